@@ -372,7 +372,7 @@ impl Rga {
     }
 
     /// Whether every element of `range` is present.
-    fn contains_range(&self, range: IdRange) -> bool {
+    pub fn contains_range(&self, range: IdRange) -> bool {
         let mut seq = range.start.seq;
         let end = range.start.seq + range.len;
         while seq < end {
