@@ -23,7 +23,10 @@ pub enum Error {
         "{id} cannot be inserted after {after}: a reference must be older than what follows it"
     )]
     ReferenceNotOlder { id: Id, after: Id },
-    /// Sequence numbers would pass `u64::MAX`.
-    #[error("sequence numbers overflow at {id}")]
+    /// Sequence numbers would pass [`crate::MAX_SEQ`].
+    #[error("sequence numbers run past the maximum at {id}")]
     SeqOverflow { id: Id },
+    /// An insert that reuses ids held by other elements.
+    #[error("insert {id} reuses ids of elements already present")]
+    IdsInUse { id: Id },
 }

@@ -20,6 +20,12 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// The highest sequence number an id may have: 2^53 - 1.
+///
+/// The bound keeps arithmetic on sequence numbers far from overflow, and keeps them exact as
+/// JSON numbers in every language (JavaScript's integers are exact up to 2^53).
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// The unique id of one element or operation: the node that made it and its Lamport sequence
 /// number.
 ///
@@ -36,9 +42,10 @@ impl Id {
         Id { node, seq }
     }
 
-    /// The id `n` places further along this node's sequence, if it does not overflow.
+    /// The id `n` places further along this node's sequence, if it stays within [`MAX_SEQ`].
     pub fn checked_add(self, n: u64) -> Option<Id> {
-        Some(Id { node: self.node, seq: self.seq.checked_add(n)? })
+        let seq = self.seq.checked_add(n).filter(|&seq| seq <= MAX_SEQ)?;
+        Some(Id { node: self.node, seq })
     }
 
     /// The id `n` places further along; callers guarantee it does not overflow.
@@ -73,7 +80,7 @@ pub struct IdRange {
 }
 
 impl IdRange {
-    /// The last id of the run, if the run is not empty and does not overflow.
+    /// The last id of the run, if the run is not empty and stays within [`MAX_SEQ`].
     pub fn last(&self) -> Option<Id> {
         self.start.checked_add(self.len.checked_sub(1)?)
     }

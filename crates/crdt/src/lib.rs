@@ -19,7 +19,7 @@ mod rga;
 pub use crate::{
     counter::{GCounter, PnCounter},
     error::Error,
-    id::{Id, IdRange, NodeId, VersionVector},
+    id::{Id, IdRange, MAX_SEQ, NodeId, VersionVector},
     lww::{LwwRegister, Stamp},
     rga::{Outcome, Rga, RgaOp},
 };

@@ -242,14 +242,11 @@ impl Rga {
     /// Errors only on operations that no replica could have made.
     pub fn apply(&mut self, op: RgaOp) -> Result<Outcome, Error> {
         validate(&op)?;
-        let outcome = match self.try_apply(&op) {
-            Some(outcome) => outcome,
-            None => {
-                if !self.pending.contains(&op) {
-                    self.pending.push(op);
-                }
-                return Ok(Outcome::Pending);
+        let Some(outcome) = self.try_apply(&op)? else {
+            if !self.pending.contains(&op) {
+                self.pending.push(op);
             }
+            return Ok(Outcome::Pending);
         };
         if outcome == Outcome::Applied {
             self.drain_pending();
@@ -258,31 +255,40 @@ impl Rga {
     }
 
     /// Applies a valid operation if everything it refers to is present; `None` otherwise.
-    fn try_apply(&mut self, op: &RgaOp) -> Option<Outcome> {
+    fn try_apply(&mut self, op: &RgaOp) -> Result<Option<Outcome>, Error> {
         match op {
             RgaOp::Insert { id, after, text } => {
-                let fresh = self.missing_suffix(*id, text.chars().count());
-                if fresh > 0 && after.is_some_and(|after| !self.contains(after)) {
-                    return None;
+                let len = text.chars().count();
+                let fresh = self.missing_suffix(*id, len);
+                if fresh > 0 {
+                    // Ids of one run are present as a prefix or not at all.
+                    let first = id.plus(len - fresh);
+                    if self.overlaps(IdRange { start: first, len: fresh as u64 }) {
+                        return Err(Error::IdsInUse { id: first });
+                    }
+                    if after.is_some_and(|after| !self.contains(after)) {
+                        return Ok(None);
+                    }
                 }
-                Some(self.integrate_suffix(*id, *after, text, fresh))
+                Ok(Some(self.integrate_suffix(*id, *after, text, fresh)))
             }
             RgaOp::Delete { target } => {
                 if !self.contains_range(*target) {
-                    return None;
+                    return Ok(None);
                 }
-                Some(self.delete_range(*target))
+                Ok(Some(self.delete_range(*target)))
             }
         }
     }
 
-    /// Retries pending operations until none of them can make progress.
+    /// Retries pending operations until none of them can make progress. An operation that has
+    /// become impossible (its ids were taken meanwhile) is dropped.
     fn drain_pending(&mut self) {
         loop {
             let waiting = std::mem::take(&mut self.pending);
             let before = waiting.len();
             for op in waiting {
-                if self.try_apply(&op).is_none() {
+                if let Ok(None) = self.try_apply(&op) {
                     self.pending.push(op);
                 }
             }
@@ -290,6 +296,16 @@ impl Rga {
                 return;
             }
         }
+    }
+
+    /// Whether any element of `range` is present.
+    fn overlaps(&self, range: IdRange) -> bool {
+        let (start, end) = (range.start.seq, range.start.seq + range.len);
+        self.spans.iter().any(|span| {
+            span.id.node == range.start.node
+                && span.id.seq < end
+                && start < span.id.seq + span.len as u64
+        })
     }
 
     /// How many trailing characters of the run `id..id + len` are not present yet.

@@ -114,18 +114,26 @@ impl Document {
     }
 
     /// Sets the title on behalf of `node`. A later set (on the Lamport clock) wins.
-    pub fn set_title(&mut self, node: NodeId, title: &str) -> Op {
+    pub fn set_title(&mut self, node: NodeId, title: &str) -> Result<Op, Error> {
         let (id, prev) = self.next(node);
+        let op = Op { id, prev, kind: OpKind::SetTitle { title: title.to_owned() } };
+        op.validate()?;
         self.title.set(title.to_owned(), Stamp { time: id.seq, node });
-        self.record(Op { id, prev, kind: OpKind::SetTitle { title: title.to_owned() } })
+        Ok(self.record(op))
     }
 
     /// Adds `amount` to counter `name` on behalf of `node`; a negative amount decrements.
-    pub fn increment_counter(&mut self, node: NodeId, name: &str, amount: i64) -> Op {
+    pub fn increment_counter(
+        &mut self,
+        node: NodeId,
+        name: &str,
+        amount: i64,
+    ) -> Result<Op, Error> {
         let (id, prev) = self.next(node);
+        let op = Op { id, prev, kind: OpKind::IncrementCounter { name: name.to_owned(), amount } };
+        op.validate()?;
         self.counters.entry(name.to_owned()).or_default().increment(node, amount);
-        let kind = OpKind::IncrementCounter { name: name.to_owned(), amount };
-        self.record(Op { id, prev, kind })
+        Ok(self.record(op))
     }
 
     /// Applies an op from any replica, in any order: an op whose dependencies have not arrived

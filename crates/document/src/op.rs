@@ -53,13 +53,10 @@ impl Op {
         if self.prev >= id.seq {
             return Err(Error::PrevNotOlder { id, prev: self.prev });
         }
+        let width = self.width().checked_sub(1).ok_or(tandem_crdt::Error::Empty)?;
+        id.checked_add(width).ok_or(tandem_crdt::Error::SeqOverflow { id })?;
         match &self.kind {
-            OpKind::Insert { after, text } => {
-                let len = text.chars().count() as u64;
-                if len == 0 {
-                    return Err(tandem_crdt::Error::Empty.into());
-                }
-                id.checked_add(len - 1).ok_or(tandem_crdt::Error::SeqOverflow { id })?;
+            OpKind::Insert { after, .. } => {
                 if let Some(after) = *after
                     && after >= id
                 {

@@ -24,7 +24,8 @@ pub struct User {
     /// When the user last did anything (joined, edited, moved, updated fields).
     pub last_active: Duration,
     /// Whether the user has been reported idle by [`Presence::newly_idle`] since their last
-    /// activity.
+    /// activity. Bookkeeping of this table, not part of the user's presence.
+    #[serde(skip)]
     reported_idle: bool,
 }
 

@@ -210,3 +210,28 @@ fn bad_edits_are_errors_not_panics() {
     assert_eq!(rga.apply(empty), Err(Error::Empty));
     assert_eq!(rga.to_string(), "abc");
 }
+
+#[test]
+fn sequence_numbers_stop_at_max_seq_without_overflow() {
+    use crate::MAX_SEQ;
+    let mut rga = Rga::new();
+    let last = RgaOp::Insert { id: Id::new(B, MAX_SEQ), after: None, text: "z".into() };
+    assert_eq!(rga.apply(last), Ok(Outcome::Applied));
+    let past = RgaOp::Insert { id: Id::new(B, MAX_SEQ), after: None, text: "zz".into() };
+    assert_eq!(rga.apply(past), Err(Error::SeqOverflow { id: Id::new(B, MAX_SEQ) }));
+    let id = rga.next_id(A);
+    assert_eq!(rga.insert(0, "a", id), Err(Error::SeqOverflow { id: Id::new(A, MAX_SEQ + 1) }));
+    let delete = RgaOp::Delete { target: IdRange { start: Id::new(B, MAX_SEQ), len: 1 } };
+    assert_eq!(rga.apply(delete), Ok(Outcome::Applied));
+    assert_eq!((rga.to_string(), rga.len()), (String::new(), 0));
+}
+
+#[test]
+fn an_insert_reusing_ids_of_other_elements_is_refused() {
+    let mut rga = Rga::new();
+    type_at(&mut rga, A, 0, "abc"); // Ids A1..A3.
+    // A run starting before them and running into them cannot be a real op.
+    let clash = RgaOp::Insert { id: Id::new(A, 0), after: None, text: "xyz".into() };
+    assert_eq!(rga.apply(clash), Err(Error::IdsInUse { id: Id::new(A, 0) }));
+    assert_eq!(rga.to_string(), "abc");
+}

@@ -47,10 +47,14 @@ impl Network {
                 let count = self.rng.random_range(1..=(len - index).min(4));
                 doc.delete(node(r), index, count).expect("valid delete")
             }
-            7 => doc.set_title(node(r), &format!("title {}", self.rng.random_range(0..100))),
+            7 => {
+                let title = format!("title {}", self.rng.random_range(0..100));
+                doc.set_title(node(r), &title).expect("valid title")
+            }
             _ => {
                 let name = ["likes", "views"][self.rng.random_range(0..2)];
-                doc.increment_counter(node(r), name, self.rng.random_range(-5..=5))
+                let amount = self.rng.random_range(-5..=5);
+                doc.increment_counter(node(r), name, amount).expect("valid increment")
             }
         }
     }

@@ -18,9 +18,9 @@ fn local_edits_change_the_document_and_return_their_ops() {
     let ops = [
         doc.insert(A, 0, "ABCD").expect("in range"),
         doc.delete(A, 1, 2).expect("in range"),
-        doc.set_title(A, "Plans"),
-        doc.increment_counter(A, "likes", 2),
-        doc.increment_counter(A, "likes", -5),
+        doc.set_title(A, "Plans").expect("valid"),
+        doc.increment_counter(A, "likes", 2).expect("valid"),
+        doc.increment_counter(A, "likes", -5).expect("valid"),
     ];
     assert_eq!((doc.text(), doc.title(), doc.counter("likes")), ("AD".to_owned(), "Plans", -3));
     assert_eq!(doc.history(), &ops);
@@ -35,13 +35,13 @@ fn local_edits_change_the_document_and_return_their_ops() {
 fn the_latest_title_wins_and_ties_go_to_the_higher_node() {
     let mut a = Document::new();
     let mut b = Document::new();
-    let from_a = a.set_title(A, "from a");
-    let from_b = b.set_title(B, "from b");
+    let from_a = a.set_title(A, "from a").expect("valid");
+    let from_b = b.set_title(B, "from b").expect("valid");
     a.apply(from_b.clone()).expect("valid");
     b.apply(from_a).expect("valid");
     assert_eq!((a.title(), b.title()), ("from b", "from b"), "same seq: node 2 beats node 1");
     // A set made after seeing the others is newer and wins even from the lower node.
-    let later = a.set_title(A, "later");
+    let later = a.set_title(A, "later").expect("valid");
     b.apply(later).expect("valid");
     assert_eq!((a.title(), b.title()), ("later", "later"));
 }
@@ -50,8 +50,8 @@ fn the_latest_title_wins_and_ties_go_to_the_higher_node() {
 fn concurrent_counter_increments_add_up() {
     let mut a = Document::new();
     let mut b = Document::new();
-    let from_a = a.increment_counter(A, "votes", 3);
-    let from_b = b.increment_counter(B, "votes", -1);
+    let from_a = a.increment_counter(A, "votes", 3).expect("valid");
+    let from_b = b.increment_counter(B, "votes", -1).expect("valid");
     a.apply(from_b).expect("valid");
     b.apply(from_a).expect("valid");
     assert_eq!((a.counter("votes"), b.counter("votes"), a.counter("other")), (2, 2, 0));
@@ -61,7 +61,7 @@ fn concurrent_counter_increments_add_up() {
 fn ops_wait_for_their_authors_previous_op_and_their_references() {
     let mut a = Document::new();
     let first = a.insert(A, 0, "hi").expect("in range");
-    let title = a.set_title(A, "t");
+    let title = a.set_title(A, "t").expect("valid");
     let mut b = Document::new();
     let reply = {
         let mut c = Document::new();
@@ -100,9 +100,9 @@ fn merge_is_commutative_and_idempotent() {
     let mut a = Document::new();
     let mut b = Document::new();
     a.insert(A, 0, "left").expect("in range");
-    a.set_title(A, "A");
+    a.set_title(A, "A").expect("valid");
     b.insert(B, 0, "right").expect("in range");
-    b.increment_counter(B, "n", 4);
+    b.increment_counter(B, "n", 4).expect("valid");
     let mut ab = a.clone();
     ab.merge(&b);
     let mut ba = b.clone();
@@ -122,7 +122,7 @@ fn diff_holds_exactly_the_missing_ops() {
     let earlier = doc.clone();
     let later_ops = vec![
         doc.delete(A, 0, 1).expect("in range"),
-        doc.set_title(A, "x"),
+        doc.set_title(A, "x").expect("valid"),
         doc.insert(B, 2, "Z").expect("in range"),
     ];
     assert_eq!(doc.diff(earlier.version()), later_ops);
@@ -137,8 +137,8 @@ fn snapshots_round_trip_through_json() {
     let mut doc = Document::new();
     doc.insert(A, 0, "héllo").expect("in range");
     doc.delete(A, 1, 1).expect("in range");
-    doc.set_title(B, "T");
-    doc.increment_counter(B, "c", -2);
+    doc.set_title(B, "T").expect("valid");
+    doc.increment_counter(B, "c", -2).expect("valid");
     let pending = Op { id: Id::new(B, 99), prev: 50, kind: OpKind::SetTitle { title: "p".into() } };
     assert_eq!(doc.apply(pending), Ok(Outcome::Pending));
     let json = serde_json::to_string(&doc).expect("serializes");
@@ -212,4 +212,22 @@ fn a_real_trace_replays_and_travels_by_diff_and_snapshot() {
     assert_eq!(remote, doc);
     let loaded = Document::from_snapshot(doc.snapshot()).expect("loads");
     assert_eq!(loaded.text(), trace.end_content);
+}
+
+#[test]
+fn sequence_numbers_stop_at_max_seq_on_every_op_kind() {
+    use tandem_crdt::MAX_SEQ;
+    let mut doc = Document::new();
+    let last =
+        Op { id: Id::new(B, MAX_SEQ), prev: 0, kind: OpKind::SetTitle { title: "t".into() } };
+    assert_eq!(doc.apply(last), Ok(Outcome::Applied));
+    let overflow = Error::Text(tandem_crdt::Error::SeqOverflow { id: Id::new(A, MAX_SEQ + 1) });
+    assert_eq!(doc.set_title(A, "x"), Err(overflow.clone()));
+    assert_eq!(doc.increment_counter(A, "n", 1), Err(overflow.clone()));
+    assert_eq!(doc.insert(A, 0, "x"), Err(overflow));
+    let past =
+        Op { id: Id::new(A, MAX_SEQ + 1), prev: 0, kind: OpKind::SetTitle { title: "p".into() } };
+    let error = doc.apply(past).expect_err("past the maximum");
+    assert_eq!(error, Error::Text(tandem_crdt::Error::SeqOverflow { id: Id::new(A, MAX_SEQ + 1) }));
+    assert_eq!((doc.title(), doc.counter("n"), doc.history().len()), ("t", 0, 1));
 }
