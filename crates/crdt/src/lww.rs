@@ -29,8 +29,9 @@ impl PartialOrd for Stamp {
 /// A register holding one value: the write with the greatest [`Stamp`] wins.
 ///
 /// A fresh register holds its initial value with no stamp, which loses to every write.
-/// Should one node write two different values with the same stamp (a misuse), the greater
-/// value wins, so that merging stays commutative even then.
+/// Between equal stamps (one node writing twice with the same time, a misuse, or two untouched
+/// registers with different initial values) the greater value wins, so merging stays
+/// commutative even then.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LwwRegister<T> {
     value: T,
@@ -67,7 +68,7 @@ impl<T: Ord> LwwRegister<T> {
         match stamp.cmp(&self.stamp) {
             Ordering::Greater => true,
             Ordering::Less => false,
-            Ordering::Equal => stamp.is_some() && *value > self.value,
+            Ordering::Equal => *value > self.value,
         }
     }
 }

@@ -257,21 +257,7 @@ impl Rga {
     /// Applies a valid operation if everything it refers to is present; `None` otherwise.
     fn try_apply(&mut self, op: &RgaOp) -> Result<Option<Outcome>, Error> {
         match op {
-            RgaOp::Insert { id, after, text } => {
-                let len = text.chars().count();
-                let fresh = self.missing_suffix(*id, len);
-                if fresh > 0 {
-                    // Ids of one run are present as a prefix or not at all.
-                    let first = id.plus(len - fresh);
-                    if self.overlaps(IdRange { start: first, len: fresh as u64 }) {
-                        return Err(Error::IdsInUse { id: first });
-                    }
-                    if after.is_some_and(|after| !self.contains(after)) {
-                        return Ok(None);
-                    }
-                }
-                Ok(Some(self.integrate_suffix(*id, *after, text, fresh)))
-            }
+            RgaOp::Insert { id, after, text } => self.integrate_run(*id, *after, text),
             RgaOp::Delete { target } => {
                 if !self.contains_range(*target) {
                     return Ok(None);
@@ -279,6 +265,29 @@ impl Rga {
                 Ok(Some(self.delete_range(*target)))
             }
         }
+    }
+
+    /// Integrates the run `text` with ids from `id`, whose first character follows `after`.
+    /// The characters already present are skipped; `None` if the reference is missing.
+    fn integrate_run(
+        &mut self,
+        id: Id,
+        after: Option<Id>,
+        text: &str,
+    ) -> Result<Option<Outcome>, Error> {
+        let len = text.chars().count();
+        let fresh = self.missing_suffix(id, len);
+        if fresh > 0 {
+            // Ids of one run are present as a prefix or not at all.
+            let first = id.plus(len - fresh);
+            if self.overlaps(IdRange { start: first, len: fresh as u64 }) {
+                return Err(Error::IdsInUse { id: first });
+            }
+            if after.is_some_and(|after| !self.contains(after)) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.integrate_suffix(id, after, text, fresh)))
     }
 
     /// Retries pending operations until none of them can make progress. An operation that has
@@ -514,8 +523,11 @@ impl Merge for Rga {
         // Other's spans are in text order, where every element comes after its reference,
         // so each run's reference is present by the time the run is integrated.
         for span in &other.spans {
-            let fresh = self.missing_suffix(span.id, span.len);
-            self.integrate_suffix(span.id, span.after, &span.text, fresh);
+            if self.integrate_run(span.id, span.after, &span.text).is_err() {
+                // Only a node that reused ids for other text gets here; such a run cannot be
+                // held beside the one already present, so it is left out.
+                continue;
+            }
             if span.deleted {
                 self.delete_range(IdRange { start: span.id, len: span.len as u64 });
             }

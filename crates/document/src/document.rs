@@ -90,7 +90,7 @@ impl Document {
 
     /// Inserts `text` at visible `index` on behalf of `node`.
     pub fn insert(&mut self, node: NodeId, index: usize, text: &str) -> Result<Op, Error> {
-        let (id, prev) = self.next(node);
+        let (id, prev) = self.next(node)?;
         let after = match self.text.insert(index, text, id)? {
             RgaOp::Insert { after, .. } => after,
             RgaOp::Delete { .. } => unreachable!("an insert yields an insert op"),
@@ -100,7 +100,7 @@ impl Document {
 
     /// Deletes `len` visible characters from `index` on behalf of `node`.
     pub fn delete(&mut self, node: NodeId, index: usize, len: usize) -> Result<Op, Error> {
-        let (id, prev) = self.next(node);
+        let (id, prev) = self.next(node)?;
         let ranges = self
             .text
             .delete(index, len)?
@@ -115,9 +115,8 @@ impl Document {
 
     /// Sets the title on behalf of `node`. A later set (on the Lamport clock) wins.
     pub fn set_title(&mut self, node: NodeId, title: &str) -> Result<Op, Error> {
-        let (id, prev) = self.next(node);
+        let (id, prev) = self.next(node)?;
         let op = Op { id, prev, kind: OpKind::SetTitle { title: title.to_owned() } };
-        op.validate()?;
         self.title.set(title.to_owned(), Stamp { time: id.seq, node });
         Ok(self.record(op))
     }
@@ -129,9 +128,8 @@ impl Document {
         name: &str,
         amount: i64,
     ) -> Result<Op, Error> {
-        let (id, prev) = self.next(node);
+        let (id, prev) = self.next(node)?;
         let op = Op { id, prev, kind: OpKind::IncrementCounter { name: name.to_owned(), amount } };
-        op.validate()?;
         self.counters.entry(name.to_owned()).or_default().increment(node, amount);
         Ok(self.record(op))
     }
@@ -179,14 +177,18 @@ impl Document {
             }
         }
         for op in snapshot.pending {
-            document.apply(op)?;
+            // Pending ops are not part of the state; one that cannot wait any more is dropped.
+            let _ = document.apply(op);
         }
         Ok(document)
     }
 
     /// The id and `prev` of `node`'s next op: newer than everything this replica has seen.
-    fn next(&self, node: NodeId) -> (Id, u64) {
-        (Id::new(node, self.version.max_seq() + 1), self.version.get(node))
+    /// Checked against [`tandem_crdt::MAX_SEQ`] before any local change is made.
+    fn next(&self, node: NodeId) -> Result<(Id, u64), Error> {
+        let id = Id::new(node, self.version.max_seq() + 1);
+        id.checked_add(0).ok_or(tandem_crdt::Error::SeqOverflow { id })?;
+        Ok((id, self.version.get(node)))
     }
 
     /// Adds an applied op to the version and the history.
@@ -233,20 +235,26 @@ impl Document {
         Ok(())
     }
 
-    /// Applies pending ops until none of them can make progress.
+    /// Applies pending ops until none of them can make progress. Ops that never can, because
+    /// their author's history has moved past the `prev` they name, are dropped as invalid.
     fn drain_pending(&mut self) -> Result<(), Error> {
         loop {
             let waiting = std::mem::take(&mut self.pending);
             let before = waiting.len();
+            let mut failure = None;
             for op in waiting {
-                if self.version.contains(op.id) {
-                    continue; // Arrived again meanwhile.
+                let seen = self.version.get(op.id.node);
+                if op.id.seq <= seen || op.prev < seen {
+                    continue; // Arrived again meanwhile, or can never apply.
                 }
-                if self.is_ready(&op) {
-                    self.execute(op)?;
-                } else {
+                if !self.is_ready(&op) {
                     self.pending.push(op);
+                } else if let Err(error) = self.execute(op) {
+                    failure.get_or_insert(error);
                 }
+            }
+            if let Some(error) = failure {
+                return Err(error);
             }
             if self.pending.len() == before {
                 return Ok(());

@@ -30,6 +30,12 @@ pub struct User {
 }
 
 impl User {
+    /// Whether [`Presence::newly_idle`] has reported this user idle since their last activity,
+    /// so that the next activity should be announced as a return.
+    pub fn reported_idle(&self) -> bool {
+        self.reported_idle
+    }
+
     /// Whether the user has been silent for at least `idle_after` at time `now`.
     pub fn is_idle(&self, now: Duration, idle_after: Duration) -> bool {
         now.saturating_sub(self.last_active) >= idle_after

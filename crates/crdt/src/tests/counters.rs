@@ -82,3 +82,11 @@ fn lww_initial_value_loses_to_any_write_and_merges_lawfully() {
     both.merge(&other);
     assert_eq!(both.get(), "b");
 }
+
+#[test]
+fn lww_untouched_registers_with_different_initial_values_merge_commutatively() {
+    let a = LwwRegister::new(1);
+    let b = LwwRegister::new(2);
+    assert_eq!(merged(&a, &b), merged(&b, &a));
+    assert_eq!(merged(&a, &b).get(), &2);
+}

@@ -231,3 +231,30 @@ fn sequence_numbers_stop_at_max_seq_on_every_op_kind() {
     assert_eq!(error, Error::Text(tandem_crdt::Error::SeqOverflow { id: Id::new(A, MAX_SEQ + 1) }));
     assert_eq!((doc.title(), doc.counter("n"), doc.history().len()), ("t", 0, 1));
 }
+
+#[test]
+fn a_local_delete_at_max_seq_is_refused_before_changing_anything() {
+    use tandem_crdt::MAX_SEQ;
+    let mut doc = Document::new();
+    doc.insert(A, 0, "ab").expect("in range");
+    let last =
+        Op { id: Id::new(B, MAX_SEQ), prev: 0, kind: OpKind::SetTitle { title: "t".into() } };
+    doc.apply(last).expect("valid");
+    let overflow = Error::Text(tandem_crdt::Error::SeqOverflow { id: Id::new(A, MAX_SEQ + 1) });
+    assert_eq!(doc.delete(A, 0, 1), Err(overflow));
+    assert_eq!(doc.text(), "ab");
+    assert!(Document::from_snapshot(doc.snapshot()).is_ok());
+}
+
+#[test]
+fn a_pending_op_that_can_never_apply_is_dropped_and_the_document_still_loads() {
+    let mut doc = Document::new();
+    let bogus = Op { id: Id::new(A, 9), prev: 2, kind: OpKind::SetTitle { title: "x".into() } };
+    assert_eq!(doc.apply(bogus), Ok(Outcome::Pending));
+    let real = Document::new().insert(A, 0, "abc").expect("in range"); // A@1..3, prev 0.
+    doc.apply(real).expect("valid");
+    assert_eq!(doc.pending_len(), 0, "A is at 3, past the 2 the bogus op waits for");
+    let json = serde_json::to_string(&doc).expect("serializes");
+    let loaded: Document = serde_json::from_str(&json).expect("loads");
+    assert_eq!((loaded.text(), loaded.title()), ("abc".to_owned(), ""));
+}
