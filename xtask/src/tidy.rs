@@ -20,12 +20,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-crdt", &[]),
     ("tandem-document", &["tandem-crdt"]),
     ("tandem-presence", &["tandem-document", "tandem-crdt"]),
+    ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
     ("tandem-traces", &[]),
     ("xtask", &[]),
 ];
 
 /// Packages that must do no IO, and so may not depend on these crates.
-const IO_FREE: &[&str] = &["tandem-crdt", "tandem-document", "tandem-presence"];
+const IO_FREE: &[&str] = &["tandem-crdt", "tandem-document", "tandem-presence", "tandem-protocol"];
 const IO_CRATES: &[&str] = &[
     "tokio",
     "tokio-tungstenite",

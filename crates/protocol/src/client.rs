@@ -1,0 +1,337 @@
+//! The reference thin client: the client's half of the protocol, as a state machine.
+//!
+//! It keeps the text, title and counters as the server last confirmed them plus its own
+//! unacknowledged changes. At most one change is in flight; later ones wait in a buffer (runs of
+//! typing or deleting are merged there). Every incoming change is transformed against the
+//! in-flight change and the buffer before it is applied, exactly as docs/protocol.md describes.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::{
+    ClientMessage, ErrorCode, RequestId, ServerMessage, UserView,
+    ot::{Edit, transform},
+};
+
+/// What went wrong on the client's side of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("the first message must be a welcome")]
+    NotWelcome,
+    #[error("{start}..{end} is outside the local text (length {len})")]
+    OutOfRange { start: usize, end: usize, len: usize },
+    #[error("the server refused change {id:?}: {code:?}: {message}")]
+    Rejected { id: Option<RequestId>, code: ErrorCode, message: String },
+    #[error("an ack arrived for {id:?}, but {expected:?} is the change in flight")]
+    UnexpectedAck { id: Option<RequestId>, expected: Option<u64> },
+    #[error("a change from the server does not fit the local text")]
+    Diverged,
+}
+
+/// A local change not yet acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Change {
+    /// Text edits, applied in order; an in-flight edit may be split in two by a concurrent one.
+    Text(Vec<Edit>),
+    Title(String),
+    Counter {
+        name: String,
+        amount: i64,
+    },
+}
+
+/// The client state of one connection to one document.
+#[derive(Debug, Clone)]
+pub struct ThinClient {
+    client_id: String,
+    doc: String,
+    /// The last revision received (as a change or an ack).
+    revision: u64,
+    /// The local text: the server's at `revision`, with the local changes applied.
+    text: Vec<char>,
+    /// Title and counters as the server confirmed them.
+    title: String,
+    counters: BTreeMap<String, i64>,
+    users: BTreeMap<String, UserView>,
+    in_flight: Option<(u64, Change)>,
+    buffer: VecDeque<Change>,
+    next_id: u64,
+}
+
+impl ThinClient {
+    /// Starts from the server's welcome.
+    pub fn new(welcome: ServerMessage) -> Result<ThinClient, ClientError> {
+        let ServerMessage::Welcome { client_id, doc, revision, text, title, counters, users } =
+            welcome
+        else {
+            return Err(ClientError::NotWelcome);
+        };
+        Ok(ThinClient {
+            client_id,
+            doc,
+            revision,
+            text: text.chars().collect(),
+            title,
+            counters,
+            users: users.into_iter().map(|user| (user.client_id.clone(), user)).collect(),
+            in_flight: None,
+            buffer: VecDeque::new(),
+            next_id: 1,
+        })
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn doc(&self) -> &str {
+        &self.doc
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The local text, with the local changes not yet acknowledged.
+    pub fn text(&self) -> String {
+        self.text.iter().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The title, showing the latest local change until the server has it.
+    pub fn title(&self) -> &str {
+        self.pending()
+            .rev()
+            .find_map(|change| match change {
+                Change::Title(title) => Some(title.as_str()),
+                _ => None,
+            })
+            .unwrap_or(&self.title)
+    }
+
+    /// A counter's value, with the local increments not yet acknowledged.
+    pub fn counter(&self, name: &str) -> i64 {
+        let pending: i64 = self
+            .pending()
+            .filter_map(|change| match change {
+                Change::Counter { name: n, amount } if n == name => Some(*amount),
+                _ => None,
+            })
+            .fold(0, i64::saturating_add);
+        self.counters.get(name).copied().unwrap_or(0).saturating_add(pending)
+    }
+
+    /// The other users of the document.
+    pub fn users(&self) -> impl Iterator<Item = &UserView> {
+        self.users.values()
+    }
+
+    /// Whether every local change has been acknowledged.
+    pub fn is_synced(&self) -> bool {
+        self.in_flight.is_none() && self.buffer.is_empty()
+    }
+
+    /// Inserts `text` at `index` locally; returns the message to send now, if any.
+    pub fn insert(
+        &mut self,
+        index: usize,
+        text: &str,
+    ) -> Result<Option<ClientMessage>, ClientError> {
+        if index > self.text.len() {
+            return Err(ClientError::OutOfRange { start: index, end: index, len: self.text.len() });
+        }
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let edit = Edit::Insert { index, text: text.to_owned() };
+        edit.apply(&mut self.text);
+        Ok(self.queue(Change::Text(vec![edit])))
+    }
+
+    /// Deletes `len` characters from `index` locally; returns the message to send now, if any.
+    pub fn delete(
+        &mut self,
+        index: usize,
+        len: usize,
+    ) -> Result<Option<ClientMessage>, ClientError> {
+        let end = index.saturating_add(len);
+        if end > self.text.len() {
+            return Err(ClientError::OutOfRange { start: index, end, len: self.text.len() });
+        }
+        if len == 0 {
+            return Ok(None);
+        }
+        let edit = Edit::Delete { index, len };
+        edit.apply(&mut self.text);
+        Ok(self.queue(Change::Text(vec![edit])))
+    }
+
+    /// Sets the title locally; returns the message to send now, if any.
+    pub fn set_title(&mut self, title: &str) -> Option<ClientMessage> {
+        self.queue(Change::Title(title.to_owned()))
+    }
+
+    /// Adds `amount` to a counter locally; returns the message to send now, if any.
+    pub fn increment_counter(&mut self, name: &str, amount: i64) -> Option<ClientMessage> {
+        self.queue(Change::Counter { name: name.to_owned(), amount })
+    }
+
+    /// Takes in one server message; returns the next message to send, if one is due.
+    pub fn receive(
+        &mut self,
+        message: ServerMessage,
+    ) -> Result<Option<ClientMessage>, ClientError> {
+        match message {
+            ServerMessage::Ack { id, revision } => {
+                let change = match self.in_flight.take() {
+                    Some((n, change)) if id == Some(RequestId::from(n)) => change,
+                    other => {
+                        let expected = other.as_ref().map(|(n, _)| *n);
+                        self.in_flight = other;
+                        return Err(ClientError::UnexpectedAck { id, expected });
+                    }
+                };
+                match change {
+                    Change::Title(title) => self.title = title,
+                    Change::Counter { name, amount } => {
+                        let value = self.counters.entry(name).or_insert(0);
+                        *value = value.saturating_add(amount);
+                    }
+                    Change::Text(_) => {}
+                }
+                self.revision = revision;
+                return Ok(self.send_next());
+            }
+            ServerMessage::Error { id, code, message } => {
+                return Err(ClientError::Rejected { id, code, message });
+            }
+            ServerMessage::Insert { revision, index, text, .. } => {
+                self.remote_edit(Edit::Insert { index, text })?;
+                self.revision = revision;
+            }
+            ServerMessage::Delete { revision, index, length, .. } => {
+                self.remote_edit(Edit::Delete { index, len: length })?;
+                self.revision = revision;
+            }
+            ServerMessage::SetTitle { revision, title, .. } => {
+                self.title = title;
+                self.revision = revision;
+            }
+            ServerMessage::IncrementCounter { revision, name, value, .. } => {
+                self.counters.insert(name, value);
+                self.revision = revision;
+            }
+            ServerMessage::Presence(user) => {
+                if user.client_id != self.client_id {
+                    self.users.insert(user.client_id.clone(), user);
+                }
+            }
+            ServerMessage::Leave { client_id } => {
+                self.users.remove(&client_id);
+            }
+            ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => {}
+        }
+        Ok(None)
+    }
+
+    /// Transforms an incoming edit past the local changes and applies it.
+    fn remote_edit(&mut self, edit: Edit) -> Result<(), ClientError> {
+        let mut theirs = vec![edit];
+        let local =
+            self.in_flight.iter_mut().map(|(_, change)| change).chain(self.buffer.iter_mut());
+        for change in local {
+            if let Change::Text(ours) = change {
+                let (ours_after, theirs_after) = transform(ours, &theirs);
+                *ours = ours_after;
+                theirs = theirs_after;
+            }
+        }
+        for edit in &theirs {
+            if !edit.apply(&mut self.text) {
+                return Err(ClientError::Diverged);
+            }
+        }
+        Ok(())
+    }
+
+    /// Buffers a local change, merging it into the last one where it continues it, and sends
+    /// it if nothing is in flight.
+    fn queue(&mut self, change: Change) -> Option<ClientMessage> {
+        if let (Some(Change::Text(last)), Change::Text(new)) = (self.buffer.back_mut(), &change)
+            && let ([previous], [next]) = (last.as_mut_slice(), new.as_slice())
+            && let Some(merged) = merge(previous, next)
+        {
+            *previous = merged;
+            return self.send_next();
+        }
+        self.buffer.push_back(change);
+        self.send_next()
+    }
+
+    /// Sends the next buffered change if nothing is in flight.
+    fn send_next(&mut self) -> Option<ClientMessage> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let mut change = self.buffer.pop_front()?;
+        // A buffered text change split by a concurrent edit goes out one edit at a time.
+        if let Change::Text(edits) = &mut change
+            && edits.len() > 1
+        {
+            let rest = edits.split_off(1);
+            self.buffer.push_front(Change::Text(rest));
+        }
+        let n = self.next_id;
+        self.next_id += 1;
+        let (id, revision) = (Some(RequestId::from(n)), self.revision);
+        let message = match &change {
+            Change::Text(edits) => match edits.first() {
+                Some(Edit::Insert { index, text }) => {
+                    ClientMessage::Insert { id, revision, index: *index, text: text.clone() }
+                }
+                Some(Edit::Delete { index, len }) => {
+                    ClientMessage::Delete { id, revision, index: *index, length: *len }
+                }
+                None => {
+                    // Cancelled by concurrent edits: nothing to send.
+                    return self.send_next();
+                }
+            },
+            Change::Title(title) => ClientMessage::SetTitle { id, title: title.clone() },
+            Change::Counter { name, amount } => {
+                ClientMessage::IncrementCounter { id, name: name.clone(), amount: *amount }
+            }
+        };
+        self.in_flight = Some((n, change));
+        Some(message)
+    }
+
+    fn pending(&self) -> impl DoubleEndedIterator<Item = &Change> {
+        self.in_flight.iter().map(|(_, change)| change).chain(self.buffer.iter())
+    }
+}
+
+/// One edit that does what `previous` then `next` do, when `next` continues `previous`:
+/// typing on at the end of an insert, or deleting on either side of a delete.
+fn merge(previous: &Edit, next: &Edit) -> Option<Edit> {
+    match (previous, next) {
+        (Edit::Insert { index, text }, Edit::Insert { index: at, text: more })
+            if *at == index + text.chars().count() =>
+        {
+            Some(Edit::Insert { index: *index, text: format!("{text}{more}") })
+        }
+        (Edit::Delete { index, len }, Edit::Delete { index: at, len: more })
+            if *at == *index || at + more == *index =>
+        {
+            Some(Edit::Delete { index: (*at).min(*index), len: len + more })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,26 @@
+//! Tandem's wire protocol, without any IO.
+//!
+//! - [`ClientMessage`] and [`ServerMessage`]: the JSON text frames, tagged by `"type"`.
+//! - [`Room`]: the server's half. One document and its clients: it parses each frame, checks
+//!   it, transforms late edits past the ones applied since ([`ot`]), applies them to the
+//!   document, and says what to send to the sender and to the others.
+//! - [`ThinClient`]: the client's half, as specified in docs/protocol.md; tests use it, and any
+//!   Rust program can embed it.
+//!
+//! This crate knows nothing of sockets, tasks or clocks: frames and times are arguments.
+//! The wire types are its own, converted from document and presence values, so those can
+//! change without changing the wire.
+
+mod client;
+mod message;
+pub mod ot;
+mod room;
+
+pub use crate::{
+    client::{ClientError, ThinClient},
+    message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
+    room::{Broadcast, Limits, Reply, Room},
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! The wire messages: JSON text frames tagged by `"type"`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A client's name for one of its requests (a number or a string), echoed in the reply.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(serde_json::Number),
+    String(String),
+}
+
+impl From<u64> for RequestId {
+    fn from(n: u64) -> RequestId {
+        RequestId::Number(n.into())
+    }
+}
+
+/// A message from a client to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Inserts `text` at code point `index` of the document as it was at `revision`.
+    Insert {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        revision: u64,
+        index: usize,
+        text: String,
+    },
+    /// Deletes `length` code points from `index` of the document as it was at `revision`.
+    Delete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        revision: u64,
+        index: usize,
+        length: usize,
+    },
+    SetTitle {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        title: String,
+    },
+    /// Adds `amount` to the counter `name`; a negative amount decrements.
+    IncrementCounter {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        name: String,
+        amount: i64,
+    },
+    CursorMove {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        line: usize,
+        column: usize,
+    },
+    /// Sets the display fields that are present; absent ones keep their value.
+    PresenceUpdate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        color: Option<String>,
+    },
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+}
+
+impl ClientMessage {
+    pub fn id(&self) -> Option<&RequestId> {
+        match self {
+            ClientMessage::Insert { id, .. }
+            | ClientMessage::Delete { id, .. }
+            | ClientMessage::SetTitle { id, .. }
+            | ClientMessage::IncrementCounter { id, .. }
+            | ClientMessage::CursorMove { id, .. }
+            | ClientMessage::PresenceUpdate { id, .. }
+            | ClientMessage::Ping { id } => id.as_ref(),
+        }
+    }
+}
+
+/// A cursor position: 0-based line (split on `\n`) and column in code points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorView {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One user's presence as the wire shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub color: Option<String>,
+    pub cursor: CursorView,
+    pub idle: bool,
+}
+
+/// Why a client message was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON.
+    InvalidJson,
+    /// Unknown type, missing or mistyped field, or a binary frame.
+    InvalidMessage,
+    /// An index or range outside the document at the given revision.
+    OutOfRange,
+    /// A revision from the future, or older than the history the server keeps.
+    StaleRevision,
+    /// A message, field or document over the server's limits.
+    TooLarge,
+}
+
+/// A message from the server to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// The first message on a connection: the whole document and who is in it.
+    Welcome {
+        client_id: String,
+        doc: String,
+        revision: u64,
+        text: String,
+        title: String,
+        counters: BTreeMap<String, i64>,
+        users: Vec<UserView>,
+    },
+    /// The sender's change was applied; the document is now at `revision`.
+    Ack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        revision: u64,
+    },
+    /// The sender's message was refused; nothing changed.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Another client's insert, at an index of the revision just before `revision`.
+    Insert { client_id: String, revision: u64, index: usize, text: String },
+    /// Another client's delete, at an index of the revision just before `revision`.
+    Delete { client_id: String, revision: u64, index: usize, length: usize },
+    /// The title after another client's change: the winning title.
+    SetTitle { client_id: String, revision: u64, title: String },
+    /// Another client's counter change, with the counter's new `value`.
+    IncrementCounter { client_id: String, revision: u64, name: String, amount: i64, value: i64 },
+    /// A user joined, moved, changed fields, or went idle or active.
+    Presence(UserView),
+    /// A user left.
+    Leave { client_id: String },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
+}
+
+impl ServerMessage {
+    /// The message as a JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: every map key is a string.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,32 @@
+//! Tests of the protocol: the transform, the room's handling of every message, and thin clients
+//! converging through a room under random interleavings.
+
+mod docs;
+mod ot;
+mod room;
+mod sim;
+
+use std::time::Duration;
+
+use crate::{Limits, Room, ServerMessage, ThinClient};
+
+const IDLE: Duration = Duration::from_secs(300);
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn room() -> Room {
+    Room::new("notes", Limits::default(), IDLE)
+}
+
+/// Joins `client` and builds its thin client from the welcome.
+fn join(room: &mut Room, client: &str) -> ThinClient {
+    let reply = room.join(client, secs(0));
+    let welcome = reply.to_sender.into_iter().next().expect("a welcome");
+    ThinClient::new(welcome).expect("starts from a welcome")
+}
+
+fn json(message: &ServerMessage) -> serde_json::Value {
+    serde_json::to_value(message).expect("serializes")
+}

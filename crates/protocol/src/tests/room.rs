@@ -1,0 +1,256 @@
+//! The room: what each message does, what the sender and the others are told, and every
+//! refusal.
+
+use serde_json::json;
+
+use super::{IDLE, join, json, room, secs};
+use crate::{
+    ClientMessage, CursorView, ErrorCode, Limits, Reply, Room, ServerMessage, ThinClient, UserView,
+};
+
+fn send(room: &mut Room, client: &str, message: &ClientMessage) -> Reply {
+    room.handle(client, &serde_json::to_string(message).expect("serializes"), secs(1))
+}
+
+/// Lets a thin client act, sends what it produced and feeds the sender's replies back to it.
+fn act(
+    room: &mut Room,
+    client: &mut ThinClient,
+    action: impl FnOnce(&mut ThinClient) -> Option<ClientMessage>,
+) -> Reply {
+    let message = action(client).expect("a message to send");
+    let reply = send(room, client.client_id(), &message);
+    for answer in reply.to_sender.clone() {
+        assert!(client.receive(answer).expect("accepted").is_none());
+    }
+    reply
+}
+
+fn error_code(reply: &Reply) -> (ErrorCode, serde_json::Value) {
+    match reply.to_sender.as_slice() {
+        [message @ ServerMessage::Error { code, .. }] => (*code, json(message)),
+        other => panic!("expected one error, got {other:?}"),
+    }
+}
+
+#[test]
+fn welcome_holds_the_document_and_the_others() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    act(&mut room, &mut ada, |c| c.insert(0, "ABCD").expect("fits"));
+    send(
+        &mut room,
+        "ada",
+        &ClientMessage::PresenceUpdate {
+            id: None,
+            name: Some("Ada".into()),
+            color: Some("#e11d48".into()),
+        },
+    );
+    send(&mut room, "ada", &ClientMessage::CursorMove { id: None, line: 0, column: 3 });
+    send(
+        &mut room,
+        "ada",
+        &ClientMessage::IncrementCounter { id: None, name: "likes".into(), amount: 2 },
+    );
+    let reply = room.join("bob", secs(2));
+    assert_eq!(
+        json(&reply.to_sender[0]),
+        json!({"type": "welcome", "client_id": "bob", "doc": "notes", "revision": 2, "text": "ABCD", "title": "",
+               "counters": {"likes": 2},
+               "users": [{"client_id": "ada", "name": "Ada", "color": "#e11d48", "cursor": {"line": 0, "column": 3}, "idle": false}]})
+    );
+    assert_eq!(
+        reply.to_others,
+        [ServerMessage::Presence(UserView {
+            client_id: "bob".into(),
+            name: None,
+            color: None,
+            cursor: CursorView::default(),
+            idle: false
+        })]
+    );
+    assert_eq!(room.clients(), 2);
+}
+
+#[test]
+fn changes_are_acked_to_the_sender_and_broadcast_to_the_others() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    join(&mut room, "bob");
+    let reply = act(&mut room, &mut ada, |c| c.insert(0, "héllo").expect("fits"));
+    assert_eq!(json(&reply.to_sender[0]), json!({"type": "ack", "id": 1, "revision": 1}));
+    assert_eq!(
+        json(&reply.to_others[0]),
+        json!({"type": "insert", "client_id": "ada", "revision": 1, "index": 0, "text": "héllo"})
+    );
+    let reply = act(&mut room, &mut ada, |c| c.delete(1, 2).expect("fits"));
+    assert_eq!(
+        json(&reply.to_others[0]),
+        json!({"type": "delete", "client_id": "ada", "revision": 2, "index": 1, "length": 2})
+    );
+    let reply = act(&mut room, &mut ada, |c| c.set_title("Plans"));
+    assert_eq!(
+        json(&reply.to_others[0]),
+        json!({"type": "set_title", "client_id": "ada", "revision": 3, "title": "Plans"})
+    );
+    let reply = act(&mut room, &mut ada, |c| c.increment_counter("likes", -3));
+    assert_eq!(
+        json(&reply.to_others[0]),
+        json!({"type": "increment_counter", "client_id": "ada", "revision": 4, "name": "likes", "amount": -3, "value": -3})
+    );
+    assert_eq!(
+        (room.document().text(), room.document().title(), room.revision()),
+        ("hlo".to_owned(), "Plans", 4)
+    );
+    assert_eq!(
+        (ada.text(), ada.title(), ada.counter("likes"), ada.revision()),
+        ("hlo".to_owned(), "Plans", -3, 4)
+    );
+    assert!(ada.is_synced());
+}
+
+#[test]
+fn presence_changes_and_leaving_reach_the_others_only() {
+    let mut room = room();
+    join(&mut room, "ada");
+    join(&mut room, "bob");
+    let reply = send(&mut room, "ada", &ClientMessage::CursorMove { id: None, line: 2, column: 5 });
+    assert!(reply.to_sender.is_empty());
+    assert_eq!(
+        json(&reply.to_others[0]),
+        json!({"type": "presence", "client_id": "ada", "name": null, "color": null, "cursor": {"line": 2, "column": 5}, "idle": false})
+    );
+    let reply = send(
+        &mut room,
+        "ada",
+        &ClientMessage::PresenceUpdate { id: None, name: Some("Ada".into()), color: None },
+    );
+    assert_eq!(json(&reply.to_others[0])["name"], "Ada");
+    assert_eq!(json(&room.leave("ada").to_others[0]), json!({"type": "leave", "client_id": "ada"}));
+    assert!(room.leave("ada").to_others.is_empty(), "leaving twice says nothing");
+    assert_eq!(room.clients(), 1);
+}
+
+#[test]
+fn the_abcd_case_converges_in_both_arrival_orders() {
+    for insert_first in [true, false] {
+        let mut room = room();
+        let mut setup = join(&mut room, "setup");
+        act(&mut room, &mut setup, |c| c.insert(0, "ABCD").expect("fits"));
+        let mut one = join(&mut room, "one");
+        let mut two = join(&mut room, "two");
+        let insert = one.insert(3, "X").expect("fits").expect("sent");
+        let delete = two.delete(1, 1).expect("fits").expect("sent");
+        let order = if insert_first {
+            [("one", insert), ("two", delete)]
+        } else {
+            [("two", delete), ("one", insert)]
+        };
+        for (sender, message) in order {
+            let reply = send(&mut room, sender, &message);
+            for (client, name) in [(&mut one, "one"), (&mut two, "two")] {
+                let inbox = if name == sender { &reply.to_sender } else { &reply.to_others };
+                for message in inbox {
+                    client.receive(message.clone()).expect("accepted");
+                }
+            }
+        }
+        assert_eq!(room.document().text(), "ACXD");
+        assert_eq!((one.text(), two.text()), ("ACXD".to_owned(), "ACXD".to_owned()));
+        assert_eq!((one.revision(), two.revision()), (3, 3));
+    }
+}
+
+#[test]
+fn bad_input_gets_the_right_error_and_changes_nothing() {
+    let mut room = Room::new(
+        "notes",
+        Limits { max_history: 2, max_field_chars: 8, ..Limits::default() },
+        IDLE,
+    );
+    let mut ada = join(&mut room, "ada");
+    join(&mut room, "bob");
+    act(&mut room, &mut ada, |c| c.insert(0, "abc").expect("fits"));
+    let cases = [
+        (r#"{"type": "insert", "#, ErrorCode::InvalidJson),
+        (r#"{"type": "shout", "id": 7}"#, ErrorCode::InvalidMessage),
+        (r#"{"type": "insert", "id": 8, "revision": 1, "text": "x"}"#, ErrorCode::InvalidMessage),
+        (
+            r#"{"type": "insert", "id": "a", "revision": 1, "index": "0", "text": "x"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (r#"[1, 2]"#, ErrorCode::InvalidMessage),
+        (r#"{"type": "insert", "revision": 1, "index": 0, "text": ""}"#, ErrorCode::InvalidMessage),
+        (
+            r#"{"type": "insert", "id": 9, "revision": 1, "index": 4, "text": "x"}"#,
+            ErrorCode::OutOfRange,
+        ),
+        (r#"{"type": "delete", "revision": 1, "index": 2, "length": 2}"#, ErrorCode::OutOfRange),
+        (
+            r#"{"type": "delete", "revision": 1, "index": 18446744073709551615, "length": 2}"#,
+            ErrorCode::OutOfRange,
+        ),
+        (r#"{"type": "insert", "revision": 2, "index": 0, "text": "x"}"#, ErrorCode::StaleRevision),
+        (r#"{"type": "set_title", "title": "far too long a title"}"#, ErrorCode::TooLarge),
+        (r#"{"type": "increment_counter", "name": "", "amount": 1}"#, ErrorCode::InvalidMessage),
+    ];
+    for (frame, code) in cases {
+        let reply = room.handle("ada", frame, secs(1));
+        assert_eq!(error_code(&reply).0, code, "{frame}");
+        assert!(reply.to_others.is_empty(), "{frame} reached the others");
+    }
+    let (_, unknown) = error_code(&room.handle("ada", r#"{"type": "shout", "id": 7}"#, secs(1)));
+    assert_eq!(unknown["id"], 7, "the id is echoed");
+    assert!(unknown["message"].as_str().is_some_and(|m| m.contains("shout")), "{unknown}");
+    let (_, missing) = error_code(&room.handle("ada", cases[2].0, secs(1)));
+    assert!(missing["message"].as_str().is_some_and(|m| m.contains("index")), "{missing}");
+    assert_eq!(error_code(&room.handle_binary()).0, ErrorCode::InvalidMessage);
+    assert_eq!((room.document().text(), room.revision()), ("abc".to_owned(), 1));
+    // Revisions older than the history kept are stale too.
+    for text in ["d", "e"] {
+        act(&mut room, &mut ada, |c| c.insert(c.len(), text).expect("fits"));
+    }
+    let old = r#"{"type": "insert", "revision": 0, "index": 0, "text": "x"}"#;
+    assert_eq!(error_code(&room.handle("ada", old, secs(1))).0, ErrorCode::StaleRevision);
+    // And the connection carries on.
+    let reply = act(&mut room, &mut ada, |c| c.insert(0, ">").expect("fits"));
+    assert_eq!(json(&reply.to_sender[0])["type"], "ack");
+    assert_eq!(room.document().text(), ">abcde");
+}
+
+#[test]
+fn a_document_cannot_grow_past_its_limit() {
+    let mut room = Room::new("notes", Limits { max_document_chars: 4, ..Limits::default() }, IDLE);
+    join(&mut room, "ada");
+    let frame = r#"{"type": "insert", "revision": 0, "index": 0, "text": "abcde"}"#;
+    assert_eq!(error_code(&room.handle("ada", frame, secs(1))).0, ErrorCode::TooLarge);
+}
+
+#[test]
+fn ping_is_answered_with_pong() {
+    let mut room = room();
+    join(&mut room, "ada");
+    let reply = room.handle("ada", r#"{"type": "ping", "id": "p"}"#, secs(1));
+    assert_eq!(json(&reply.to_sender[0]), json!({"type": "pong", "id": "p"}));
+}
+
+#[test]
+fn users_go_idle_after_the_threshold_and_come_back_on_activity() {
+    let mut room = room();
+    join(&mut room, "ada");
+    join(&mut room, "bob");
+    assert!(room.tick(IDLE - secs(1)).is_empty());
+    let idle = room.tick(IDLE);
+    assert_eq!(idle.len(), 2);
+    assert_eq!(idle[0].except, "ada");
+    assert_eq!(json(&idle[0].message)["idle"], true);
+    assert!(room.tick(IDLE + secs(1)).is_empty(), "each idle spell is announced once");
+    let frame = r#"{"type": "insert", "revision": 0, "index": 0, "text": "x"}"#;
+    let reply = room.handle("ada", frame, IDLE + secs(2));
+    assert_eq!(json(&reply.to_others[0])["type"], "insert");
+    assert_eq!(
+        json(&reply.to_others[1]),
+        json!({"type": "presence", "client_id": "ada", "name": null, "color": null, "cursor": {"line": 0, "column": 0}, "idle": false})
+    );
+}
