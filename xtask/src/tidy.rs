@@ -22,6 +22,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-presence", &["tandem-document", "tandem-crdt"]),
     ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
     ("tandem-traces", &[]),
+    ("tandem-transport", &[]),
+    ("tandem-server", &["tandem-protocol", "tandem-presence", "tandem-document", "tandem-crdt", "tandem-transport"]),
     ("xtask", &[]),
 ];
 

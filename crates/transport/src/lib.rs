@@ -1,0 +1,419 @@
+//! WebSocket connections and the pool that holds them.
+//!
+//! A [`Pool`] registers connections by client id, keeps which room (document) each is in, and
+//! sends to one client or broadcasts to a room except the sender. Every connection has a bounded
+//! outgoing queue: a client that stops reading is disconnected when its queue is full, so it
+//! neither grows memory nor stalls the others. A keepalive task pings every connection and a
+//! reaper closes the ones that have been silent too long.
+//!
+//! The transport moves frames without looking inside: it knows nothing of documents, messages
+//! or JSON. Rooms and clients are opaque strings.
+
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use dashmap::DashMap;
+use futures_util::{SinkExt, StreamExt};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::{Notify, mpsc, oneshot, watch},
+    task::JoinHandle,
+    time::{Instant, MissedTickBehavior},
+};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{
+        self,
+        error::CapacityError,
+        protocol::{CloseFrame, WebSocketConfig, frame::coding::CloseCode},
+    },
+};
+
+pub use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+/// How long a closing connection may take to send its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Connection settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How often every connection is pinged.
+    pub heartbeat_interval: Duration,
+    /// How long a connection may stay silent before the reaper closes it.
+    pub heartbeat_timeout: Duration,
+    /// How many outgoing messages may wait for a slow client before it is disconnected.
+    pub queue_capacity: usize,
+    /// The largest incoming message; a larger one closes the connection with code 1009.
+    pub max_message_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            heartbeat_interval: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(45),
+            queue_capacity: 1024,
+            max_message_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// The WebSocket settings for these limits. Buffers start small (tungstenite's default read
+    /// buffer of 128 KiB per connection is far too much for many idle connections) and grow
+    /// only for large messages.
+    pub fn websocket(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(4 * 1024)
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes))
+    }
+}
+
+/// What can go wrong in the transport.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("client {client} is already connected")]
+    AlreadyConnected { client: String },
+}
+
+/// An incoming data frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Text(Utf8Bytes),
+    Binary,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// The client closed it or the socket ended.
+    ByPeer,
+    /// The client sent a message over the size limit (closed with 1009).
+    TooLarge,
+    /// The client was silent past the heartbeat timeout.
+    Reaped,
+    /// The client's outgoing queue was full (closed with 1008).
+    SlowConsumer,
+    /// The server is shutting down (closed with 1001).
+    Shutdown,
+    /// The connection failed.
+    Failed(String),
+}
+
+impl Closed {
+    fn frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            Closed::TooLarge => (CloseCode::Size, "message too big"),
+            Closed::Reaped => (CloseCode::Away, "heartbeat timeout"),
+            Closed::SlowConsumer => (CloseCode::Policy, "outgoing queue full"),
+            Closed::Shutdown => (CloseCode::Away, "server shutting down"),
+            Closed::ByPeer | Closed::Failed(_) => return None,
+        };
+        Some(CloseFrame { code, reason: reason.into() })
+    }
+}
+
+/// The registry of live connections and of the room each is in. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    connections: DashMap<String, Arc<Shared>>,
+    rooms: DashMap<String, BTreeSet<String>>,
+    epoch: Instant,
+    shutdown: watch::Sender<bool>,
+}
+
+/// What the pool and a connection's task share.
+#[derive(Debug)]
+struct Shared {
+    client: String,
+    room: String,
+    outgoing: mpsc::Sender<Message>,
+    /// Milliseconds since the pool's epoch when the client was last heard from.
+    last_seen: AtomicU64,
+    /// Why the pool asked the connection to close, and the signal to do so.
+    close_reason: Mutex<Option<Closed>>,
+    close: Notify,
+}
+
+impl Shared {
+    fn request_close(&self, reason: Closed) {
+        let mut slot = self.close_reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.get_or_insert(reason);
+        self.close.notify_one();
+    }
+
+    fn close_reason(&self) -> Closed {
+        let slot = self.close_reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.clone().unwrap_or(Closed::Shutdown)
+    }
+}
+
+impl Pool {
+    pub fn new(config: Config) -> Pool {
+        let (shutdown, _) = watch::channel(false);
+        let inner = Inner {
+            config,
+            connections: DashMap::new(),
+            rooms: DashMap::new(),
+            epoch: Instant::now(),
+            shutdown,
+        };
+        Pool { inner: Arc::new(inner) }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Registers `client` in `room`. The connection is unregistered when the returned
+    /// [`Connection`] ends or is dropped.
+    pub fn register(&self, room: &str, client: &str) -> Result<Connection, Error> {
+        let (outgoing, receiver) = mpsc::channel(self.inner.config.queue_capacity.max(1));
+        let shared = Arc::new(Shared {
+            client: client.to_owned(),
+            room: room.to_owned(),
+            outgoing,
+            last_seen: AtomicU64::new(self.now_ms()),
+            close_reason: Mutex::new(None),
+            close: Notify::new(),
+        });
+        match self.inner.connections.entry(client.to_owned()) {
+            dashmap::Entry::Occupied(_) => {
+                return Err(Error::AlreadyConnected { client: client.to_owned() });
+            }
+            dashmap::Entry::Vacant(entry) => {
+                entry.insert(Arc::clone(&shared));
+            }
+        }
+        // The connections guard is gone before the rooms map is touched: no lock order to break.
+        self.inner.rooms.entry(room.to_owned()).or_default().insert(client.to_owned());
+        Ok(Connection { pool: self.clone(), shared, receiver: Some(receiver) })
+    }
+
+    /// Queues `message` for `client`; false if it is not connected or its queue is full (then
+    /// it is disconnected as a slow consumer).
+    pub fn send(&self, client: &str, message: Message) -> bool {
+        let Some(shared) =
+            self.inner.connections.get(client).map(|entry| Arc::clone(entry.value()))
+        else {
+            return false;
+        };
+        deliver(&shared, message)
+    }
+
+    /// Queues `message` for every client in `room` except `except`. The message is encoded once
+    /// and shared by all the queues.
+    pub fn broadcast(&self, room: &str, except: Option<&str>, message: &Message) {
+        let clients: Vec<String> =
+            self.inner.rooms.get(room).map(|set| set.iter().cloned().collect()).unwrap_or_default();
+        for client in clients.iter().filter(|client| Some(client.as_str()) != except) {
+            if let Some(shared) =
+                self.inner.connections.get(client).map(|entry| Arc::clone(entry.value()))
+            {
+                deliver(&shared, message.clone());
+            }
+        }
+    }
+
+    /// Asks `client`'s connection to close for `reason`.
+    pub fn close(&self, client: &str, reason: Closed) {
+        if let Some(shared) =
+            self.inner.connections.get(client).map(|entry| Arc::clone(entry.value()))
+        {
+            shared.request_close(reason);
+        }
+    }
+
+    /// Number of live connections.
+    pub fn connections(&self) -> usize {
+        self.inner.connections.len()
+    }
+
+    /// The clients in `room`, sorted.
+    pub fn clients(&self, room: &str) -> Vec<String> {
+        self.inner.rooms.get(room).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Starts the keepalive task: a ping to every connection each heartbeat interval, and the
+    /// reaper, which closes connections silent for longer than the heartbeat timeout. It stops
+    /// on [`Pool::shutdown`].
+    pub fn spawn_keepalive(&self) -> JoinHandle<()> {
+        let pool = self.clone();
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let config = &pool.inner.config;
+            let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
+            let reap_every = (config.heartbeat_timeout / 4).max(Duration::from_millis(5));
+            let mut reaper = tokio::time::interval(reap_every);
+            heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            reaper.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = heartbeat.tick() => pool.ping_all(),
+                    _ = reaper.tick() => pool.reap(),
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
+        })
+    }
+
+    /// Closes every connection with 1001 and stops the keepalive task.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        for shared in self.all() {
+            shared.request_close(Closed::Shutdown);
+        }
+    }
+
+    fn ping_all(&self) {
+        for shared in self.all() {
+            deliver(&shared, Message::Ping(Default::default()));
+        }
+    }
+
+    fn reap(&self) {
+        let timeout = self.inner.config.heartbeat_timeout.as_millis() as u64;
+        let now = self.now_ms();
+        for shared in self.all() {
+            if now.saturating_sub(shared.last_seen.load(Ordering::Relaxed)) > timeout {
+                tracing::info!(client = %shared.client, room = %shared.room, "reaping a silent connection");
+                shared.request_close(Closed::Reaped);
+            }
+        }
+    }
+
+    fn all(&self) -> Vec<Arc<Shared>> {
+        self.inner.connections.iter().map(|entry| Arc::clone(entry.value())).collect()
+    }
+
+    fn unregister(&self, shared: &Arc<Shared>) {
+        self.inner
+            .connections
+            .remove_if(&shared.client, |_, registered| Arc::ptr_eq(registered, shared));
+        if let Some(mut clients) = self.inner.rooms.get_mut(&shared.room) {
+            clients.remove(&shared.client);
+        }
+        self.inner.rooms.remove_if(&shared.room, |_, clients| clients.is_empty());
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// Queues a message, disconnecting the client if its queue is full.
+fn deliver(shared: &Shared, message: Message) -> bool {
+    match shared.outgoing.try_send(message) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(client = %shared.client, room = %shared.room, "outgoing queue full; disconnecting");
+            shared.request_close(Closed::SlowConsumer);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// A registered connection, before and while it runs.
+#[derive(Debug)]
+pub struct Connection {
+    pool: Pool,
+    shared: Arc<Shared>,
+    receiver: Option<mpsc::Receiver<Message>>,
+}
+
+impl Connection {
+    pub fn client(&self) -> &str {
+        &self.shared.client
+    }
+
+    pub fn room(&self) -> &str {
+        &self.shared.room
+    }
+
+    /// Drives the WebSocket until it ends: queued messages go out, and every incoming data
+    /// frame goes to `on_frame`. Returns why it ended; the connection is then unregistered.
+    pub async fn run<S>(
+        mut self,
+        socket: WebSocketStream<S>,
+        mut on_frame: impl FnMut(Frame),
+    ) -> Closed
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(mut receiver) = self.receiver.take() else {
+            return Closed::Failed("already run".into());
+        };
+        let (mut sink, mut stream) = socket.split();
+        let (close_sender, mut close_receiver) = oneshot::channel::<Option<CloseFrame>>();
+        let writer = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = receiver.recv() => match message {
+                        Some(message) => {
+                            if sink.send(message).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    frame = &mut close_receiver => {
+                        if let Ok(Some(frame)) = frame {
+                            let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        let shared = Arc::clone(&self.shared);
+        let closed = loop {
+            tokio::select! {
+                incoming = stream.next() => {
+                    shared.last_seen.store(self.pool.now_ms(), Ordering::Relaxed);
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => on_frame(Frame::Text(text)),
+                        Some(Ok(Message::Binary(_))) => on_frame(Frame::Binary),
+                        Some(Ok(Message::Close(_))) | None => break Closed::ByPeer,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                        Some(Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                            break Closed::TooLarge;
+                        }
+                        Some(Err(error)) => break Closed::Failed(error.to_string()),
+                    }
+                }
+                _ = shared.close.notified() => break shared.close_reason(),
+            }
+        };
+        let _ = close_sender.send(closed.frame());
+        let mut writer = writer;
+        if tokio::time::timeout(CLOSE_GRACE * 2, &mut writer).await.is_err() {
+            writer.abort();
+        }
+        closed
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.pool.unregister(&self.shared);
+    }
+}
+
+#[cfg(test)]
+mod tests;
