@@ -23,7 +23,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
     ("tandem-traces", &[]),
     ("tandem-transport", &[]),
-    ("tandem-server", &["tandem-protocol", "tandem-presence", "tandem-document", "tandem-crdt", "tandem-transport"]),
+    (
+        "tandem-server",
+        &[
+            "tandem-protocol",
+            "tandem-presence",
+            "tandem-document",
+            "tandem-crdt",
+            "tandem-transport",
+        ],
+    ),
     ("xtask", &[]),
 ];
 

@@ -1,0 +1,171 @@
+//! The HTTP side: routes, and the WebSocket upgrade handed to tokio-tungstenite.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, sync::atomic::Ordering};
+
+use http_body_util::Full;
+use hyper::{
+    Request, Response, StatusCode,
+    body::{Bytes, Incoming},
+    header::{self, HeaderValue},
+    server::conn::http1,
+    service::service_fn,
+};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{handshake::derive_accept_key, protocol::Role},
+};
+
+use crate::App;
+
+type Body = Full<Bytes>;
+
+impl App {
+    /// Serves one HTTP connection, which may upgrade to a WebSocket.
+    pub(crate) async fn serve_http(self: Arc<Self>, io: TokioIo<TcpStream>, peer: SocketAddr) {
+        let app = Arc::clone(&self);
+        let service = service_fn(move |request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.route(request)) }
+        });
+        if let Err(error) =
+            http1::Builder::new().serve_connection(io, service).with_upgrades().await
+        {
+            tracing::debug!(%peer, %error, "http connection ended with an error");
+        }
+    }
+
+    fn route(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        if request.method() != hyper::Method::GET {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+        }
+        let path = request.uri().path().to_owned();
+        match path.as_str() {
+            "/healthz" => plain(StatusCode::OK, "ok\n"),
+            "/status" => json(StatusCode::OK, &self.status()),
+            _ => match path.strip_prefix("/ws/") {
+                Some(doc) => self.upgrade(request, doc),
+                None => plain(StatusCode::NOT_FOUND, "not found\n"),
+            },
+        }
+    }
+
+    /// Checks a WebSocket request for document `doc`, registers the client, and answers 101;
+    /// the connection then runs on the upgraded stream.
+    fn upgrade(self: &Arc<Self>, mut request: Request<Incoming>, doc: &str) -> Response<Body> {
+        if !valid_id(doc, 128) {
+            return plain(StatusCode::BAD_REQUEST, "a document id is 1-128 of A-Z a-z 0-9 . _ -\n");
+        }
+        let requested = match client_param(request.uri().query()) {
+            Ok(client) => client,
+            Err(message) => return plain(StatusCode::BAD_REQUEST, message),
+        };
+        let headers = request.headers();
+        let has = |name: header::HeaderName, value: &str| {
+            headers.get_all(name).iter().any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(value)))
+            })
+        };
+        let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+            return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
+        };
+        if !has(header::UPGRADE, "websocket")
+            || !has(header::CONNECTION, "upgrade")
+            || !has(header::SEC_WEBSOCKET_VERSION, "13")
+        {
+            return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade (version 13)\n");
+        }
+        let accept = derive_accept_key(key.as_bytes());
+        let opened = match requested {
+            Some(client) => self.open(doc, &client).map_err(|_| client),
+            None => loop {
+                let client = format!("c{}", self.next_client.fetch_add(1, Ordering::Relaxed));
+                // A resumed client may already hold this id; take the next one.
+                if let Ok(opened) = self.open(doc, &client) {
+                    break Ok(opened);
+                }
+            },
+        };
+        let (connection, room) = match opened {
+            Ok(opened) => opened,
+            Err(client) => {
+                return plain(
+                    StatusCode::CONFLICT,
+                    &format!("client {client} is already connected\n"),
+                );
+            }
+        };
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        let app = Arc::clone(self);
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let config = app.pool.config().websocket();
+                    let socket = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    app.serve_socket(connection, room, socket).await;
+                }
+                Err(error) => {
+                    let (doc, client) =
+                        (connection.room().to_owned(), connection.client().to_owned());
+                    tracing::warn!(%client, %doc, %error, "websocket upgrade failed");
+                    drop(connection);
+                    app.close(&doc, &client, &room);
+                }
+            }
+        });
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(accept) = HeaderValue::from_str(&accept) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        response
+    }
+}
+
+/// Whether `id` is 1 to `max` characters of `[A-Za-z0-9._-]`.
+pub(crate) fn valid_id(id: &str, max: usize) -> bool {
+    (1..=max).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// The `client` query parameter, if given and valid.
+fn client_param(query: Option<&str>) -> Result<Option<String>, &'static str> {
+    let mut client = None;
+    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+        if let Some(value) = pair.strip_prefix("client=") {
+            if !valid_id(value, 64) {
+                return Err("a client id is 1-64 of A-Z a-z 0-9 . _ -\n");
+            }
+            client = Some(value.to_owned());
+        }
+    }
+    Ok(client)
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text.to_owned()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

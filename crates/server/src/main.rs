@@ -1,0 +1,63 @@
+//! `tandem`: the collaborative document server.
+//!
+//! Serves WebSocket editing sessions at `/ws/{doc}`, plus `/healthz` and `/status`, on one port.
+//! Ctrl-C or SIGTERM shut it down gracefully.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use tandem_server::{Config, Server};
+
+/// The Tandem collaborative document server.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TANDEM_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// How often to ping each connection.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    heartbeat_interval: Duration,
+    /// Close connections silent for longer than this.
+    #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+    heartbeat_timeout: Duration,
+    /// Show users as idle after this long without activity.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// The largest message a client may send, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_message_bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = Config {
+        bind: args.bind,
+        heartbeat_interval: args.heartbeat_interval,
+        heartbeat_timeout: args.heartbeat_timeout,
+        idle_timeout: args.idle_timeout,
+        max_message_bytes: args.max_message_bytes,
+        ..Config::default()
+    };
+    let server = Server::start(config).await?;
+    shutdown_signal().await.context("waiting for a shutdown signal")?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}

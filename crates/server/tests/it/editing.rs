@@ -1,0 +1,145 @@
+//! Editing over real sockets: welcome, acks, broadcasts, presence and the ABCD case.
+
+use serde_json::json;
+use tandem_protocol::{ClientMessage, ServerMessage};
+
+use crate::support::TestServer;
+
+fn to_json(message: &ServerMessage) -> serde_json::Value {
+    serde_json::to_value(message).expect("serializes")
+}
+
+#[tokio::test]
+async fn the_welcome_holds_the_document_and_who_is_in_it() {
+    let server = TestServer::start().await;
+    let mut ada = server.connect("notes").await;
+    ada.act(|c| c.insert(0, "ABCD").expect("fits")).await;
+    ada.act(|c| c.set_title("Plans")).await;
+    ada.act(|c| c.increment_counter("likes", 2)).await;
+    ada.sync().await;
+    ada.send(&ClientMessage::PresenceUpdate {
+        id: None,
+        name: Some("Ada".into()),
+        color: Some("#e11d48".into()),
+    })
+    .await;
+    ada.send(&ClientMessage::CursorMove { id: None, line: 0, column: 3 }).await;
+    ada.send(&ClientMessage::Ping { id: None }).await;
+    ada.until(|m| matches!(m, ServerMessage::Pong { .. })).await;
+    let bob = server.connect("notes").await;
+    let users: Vec<serde_json::Value> =
+        bob.thin.users().map(|u| serde_json::to_value(u).expect("serializes")).collect();
+    assert_eq!(
+        (bob.thin.text(), bob.thin.title(), bob.thin.counter("likes"), bob.thin.revision()),
+        ("ABCD".to_owned(), "Plans", 2, 3)
+    );
+    assert_eq!(bob.thin.doc(), "notes");
+    assert_ne!(bob.id(), ada.id());
+    assert_eq!(
+        users,
+        [
+            json!({"client_id": ada.id(), "name": "Ada", "color": "#e11d48", "cursor": {"line": 0, "column": 3}, "idle": false})
+        ]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn changes_are_acked_to_the_sender_and_broadcast_to_the_others_only() {
+    let server = TestServer::start().await;
+    let mut ada = server.connect("notes").await;
+    let mut bob = server.connect("notes").await;
+    ada.recv().await; // Bob's arrival.
+    ada.act(|c| c.insert(0, "héllo").expect("fits")).await;
+    assert_eq!(to_json(&ada.pump().await), json!({"type": "ack", "id": 1, "revision": 1}));
+    assert_eq!(
+        to_json(&bob.pump().await),
+        json!({"type": "insert", "client_id": ada.id(), "revision": 1, "index": 0, "text": "héllo"})
+    );
+    ada.act(|c| c.delete(1, 1).expect("fits")).await;
+    ada.act(|c| c.set_title("T")).await;
+    ada.act(|c| c.increment_counter("n", -2)).await;
+    ada.sync().await;
+    assert_eq!(
+        to_json(&bob.pump().await),
+        json!({"type": "delete", "client_id": ada.id(), "revision": 2, "index": 1, "length": 1})
+    );
+    assert_eq!(
+        to_json(&bob.pump().await),
+        json!({"type": "set_title", "client_id": ada.id(), "revision": 3, "title": "T"})
+    );
+    assert_eq!(
+        to_json(&bob.pump().await),
+        json!({"type": "increment_counter", "client_id": ada.id(), "revision": 4, "name": "n", "amount": -2, "value": -2})
+    );
+    // Ada never got her own changes back: the next thing she hears is the answer to a ping.
+    ada.send(&ClientMessage::Ping { id: Some(9.into()) }).await;
+    assert_eq!(to_json(&ada.recv().await), json!({"type": "pong", "id": 9}));
+    assert_eq!(
+        (bob.thin.text(), bob.thin.title(), bob.thin.counter("n")),
+        ("hllo".to_owned(), "T", -2)
+    );
+    assert_eq!(server.document("notes").await, ("hllo".to_owned(), 4));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn presence_join_cursor_update_and_leave_reach_the_others() {
+    let server = TestServer::start().await;
+    let mut ada = server.connect("notes").await;
+    let mut bob = server.connect("notes").await;
+    let joined = to_json(&ada.pump().await);
+    assert_eq!(
+        joined,
+        json!({"type": "presence", "client_id": bob.id(), "name": null, "color": null, "cursor": {"line": 0, "column": 0}, "idle": false})
+    );
+    bob.send(&ClientMessage::CursorMove { id: None, line: 1, column: 2 }).await;
+    assert_eq!(to_json(&ada.pump().await)["cursor"], json!({"line": 1, "column": 2}));
+    bob.send(&ClientMessage::PresenceUpdate { id: None, name: Some("Bob".into()), color: None })
+        .await;
+    let updated = to_json(&ada.pump().await);
+    assert_eq!(
+        (updated["name"].clone(), updated["cursor"]["line"].clone()),
+        (json!("Bob"), json!(1))
+    );
+    let bob_id = bob.id();
+    drop(bob);
+    assert_eq!(to_json(&ada.pump().await), json!({"type": "leave", "client_id": bob_id}));
+    assert_eq!(ada.thin.users().count(), 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn abcd_converges_to_acxd_whichever_op_arrives_first() {
+    for insert_first in [true, false] {
+        let server = TestServer::start().await;
+        let mut setup = server.connect("notes").await;
+        setup.act(|c| c.insert(0, "ABCD").expect("fits")).await;
+        setup.sync().await;
+        let mut one = server.connect("notes").await;
+        let mut two = server.connect("notes").await;
+        assert_eq!((one.thin.text(), two.thin.text()), ("ABCD".to_owned(), "ABCD".to_owned()));
+        // Both edit revision 1 before either hears of the other's edit.
+        let insert = one.thin.insert(3, "X").expect("fits").expect("sent at once");
+        let delete = two.thin.delete(1, 1).expect("fits").expect("sent at once");
+        let (first, second) = if insert_first {
+            ((&mut one, insert), (&mut two, delete))
+        } else {
+            ((&mut two, delete), (&mut one, insert))
+        };
+        first.0.send(&first.1).await;
+        first.0.until(|m| matches!(m, ServerMessage::Ack { .. })).await;
+        second.0.send(&second.1).await;
+        second.0.until(|m| matches!(m, ServerMessage::Ack { .. })).await;
+        for client in [&mut one, &mut two] {
+            client.catch_up(3).await;
+        }
+        assert_eq!(
+            (one.thin.text(), two.thin.text()),
+            ("ACXD".to_owned(), "ACXD".to_owned()),
+            "insert first: {insert_first}"
+        );
+        assert_eq!(server.document("notes").await, ("ACXD".to_owned(), 3));
+        server.shutdown().await;
+    }
+}

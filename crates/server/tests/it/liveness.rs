@@ -1,0 +1,63 @@
+//! Heartbeats and idleness: a silent client is reaped and its leave broadcast; presence goes
+//! idle after the idle timeout and active again on activity.
+
+use std::time::Duration;
+
+use tandem_protocol::{ClientMessage, ServerMessage};
+
+use crate::support::{Client, TestServer};
+
+#[tokio::test]
+async fn a_client_that_stops_answering_is_reaped_and_its_leave_broadcast() {
+    let server = TestServer::start_with(|config| {
+        config.heartbeat_interval = Duration::from_millis(50);
+        config.heartbeat_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut watcher = server.connect("notes").await;
+    // The silent client completes the handshake and reads its welcome, then never reads again,
+    // so it answers no ping.
+    let silent: Client = server.connect("notes").await;
+    let silent_id = silent.id();
+    let left = watcher.until(|m| matches!(m, ServerMessage::Leave { .. })).await;
+    assert_eq!(left, ServerMessage::Leave { client_id: silent_id });
+    // The watcher, which kept reading (and so answering pings), is still connected.
+    watcher.send(&ClientMessage::Ping { id: None }).await;
+    watcher.until(|m| matches!(m, ServerMessage::Pong { .. })).await;
+    let (_, status) = server.get("/status").await;
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(status["connections"], 1);
+    drop(silent);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn presence_goes_idle_after_the_timeout_and_active_on_activity() {
+    let server =
+        TestServer::start_with(|config| config.idle_timeout = Duration::from_millis(200)).await;
+    let mut ada = server.connect("notes").await;
+    let mut bob = server.connect("notes").await;
+    let ada_id = ada.id();
+    let idle = bob
+        .until(
+            |m| matches!(m, ServerMessage::Presence(user) if user.client_id == ada_id && user.idle),
+        )
+        .await;
+    assert!(matches!(idle, ServerMessage::Presence(user) if user.idle));
+    ada.send(&ClientMessage::CursorMove { id: None, line: 0, column: 0 }).await;
+    let back =
+        bob.until(|m| matches!(m, ServerMessage::Presence(user) if user.client_id == ada_id)).await;
+    assert!(matches!(&back, ServerMessage::Presence(user) if !user.idle), "{back:?}");
+    drop(ada);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_with_a_going_away_frame() {
+    let server = TestServer::start().await;
+    let mut ada = server.connect("notes").await;
+    let code = tokio::spawn(async move { ada.close_code().await });
+    server.shutdown().await;
+    let code = crate::support::within(code).await.expect("the client task ran");
+    assert_eq!(code, tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away);
+}

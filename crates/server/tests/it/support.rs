@@ -1,0 +1,179 @@
+//! The harness: a server on a free port, and clients that speak the protocol through the
+//! reference thin client.
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Empty};
+use hyper::{Request, StatusCode, body::Bytes};
+use hyper_util::rt::TokioIo;
+use tandem_protocol::{ClientMessage, ServerMessage, ThinClient};
+use tandem_server::{Config, Server};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, protocol::frame::coding::CloseCode},
+};
+
+/// Every wait ends well within this; it guards against hangs and never synchronises anything.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
+
+pub(crate) struct TestServer {
+    server: Server,
+}
+
+impl TestServer {
+    pub(crate) async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config =
+            Config { bind: SocketAddr::from(([127, 0, 0, 1], 0)), ..Config::default() };
+        adjust(&mut config);
+        TestServer { server: Server::start(config).await.expect("server starts") }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Connects to `doc` and reads the welcome.
+    pub(crate) async fn connect(&self, doc: &str) -> Client {
+        Client::connect(self.addr(), &format!("/ws/{doc}")).await
+    }
+
+    /// A GET over real HTTP: status and body.
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
+        let stream = TcpStream::connect(self.addr()).await.expect("connects");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("http handshake");
+        tokio::spawn(connection);
+        let request = Request::get(path)
+            .header("host", "localhost")
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let response = within(sender.send_request(request)).await.expect("response");
+        let status = response.status();
+        let body = within(response.into_body().collect()).await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The document as the server holds it now, read from a fresh client's welcome.
+    pub(crate) async fn document(&self, doc: &str) -> (String, u64) {
+        let client = self.connect(doc).await;
+        (client.thin.text(), client.thin.revision())
+    }
+
+    pub(crate) async fn shutdown(self) {
+        within(self.server.shutdown()).await;
+    }
+}
+
+/// Awaits `future`, failing the test if it hangs.
+pub(crate) async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(PATIENCE, future).await.expect("timed out waiting for an event")
+}
+
+pub(crate) struct Client {
+    pub(crate) socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub(crate) thin: ThinClient,
+}
+
+impl Client {
+    pub(crate) async fn connect(addr: SocketAddr, path: &str) -> Client {
+        let (mut socket, _) =
+            within(tokio_tungstenite::connect_async(format!("ws://{addr}{path}")))
+                .await
+                .expect("websocket connects");
+        let welcome = next_message(&mut socket).await;
+        Client { socket, thin: ThinClient::new(welcome).expect("the first message is a welcome") }
+    }
+
+    pub(crate) fn id(&self) -> String {
+        self.thin.client_id().to_owned()
+    }
+
+    /// Sends a raw text frame.
+    pub(crate) async fn send_text(&mut self, text: &str) {
+        within(self.socket.send(Message::text(text))).await.expect("sends");
+    }
+
+    pub(crate) async fn send(&mut self, message: &ClientMessage) {
+        self.send_text(&serde_json::to_string(message).expect("serializes")).await;
+    }
+
+    /// Lets the thin client act and sends what it produced.
+    pub(crate) async fn act(
+        &mut self,
+        action: impl FnOnce(&mut ThinClient) -> Option<ClientMessage>,
+    ) {
+        if let Some(message) = action(&mut self.thin) {
+            self.send(&message).await;
+        }
+    }
+
+    /// The next message, without feeding it to the thin client.
+    pub(crate) async fn recv(&mut self) -> ServerMessage {
+        next_message(&mut self.socket).await
+    }
+
+    /// Receives one message, feeds it to the thin client and sends what it answers.
+    pub(crate) async fn pump(&mut self) -> ServerMessage {
+        let message = self.recv().await;
+        if let Some(next) = self.thin.receive(message.clone()).expect("the thin client accepts it")
+        {
+            self.send(&next).await;
+        }
+        message
+    }
+
+    /// Pumps until a message matches `wanted`, and returns it.
+    pub(crate) async fn until(&mut self, wanted: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        loop {
+            let message = self.pump().await;
+            if wanted(&message) {
+                return message;
+            }
+        }
+    }
+
+    /// Pumps until every local change is acknowledged.
+    pub(crate) async fn sync(&mut self) {
+        while !self.thin.is_synced() {
+            self.pump().await;
+        }
+    }
+
+    /// Pumps until the thin client is at `revision`.
+    pub(crate) async fn catch_up(&mut self, revision: u64) {
+        while self.thin.revision() < revision {
+            self.pump().await;
+        }
+    }
+
+    /// Waits for the server's close frame and returns its code.
+    pub(crate) async fn close_code(&mut self) -> CloseCode {
+        loop {
+            match within(self.socket.next()).await {
+                Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+}
+
+async fn next_message(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> ServerMessage {
+    loop {
+        match within(socket.next()).await {
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text)
+                    .unwrap_or_else(|error| panic!("{error}: {text}"));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
