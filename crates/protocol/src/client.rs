@@ -20,8 +20,19 @@ pub enum ClientError {
     NotWelcome,
     #[error("{start}..{end} is outside the local text (length {len})")]
     OutOfRange { start: usize, end: usize, len: usize },
-    #[error("the server refused change {id:?}: {code:?}: {message}")]
+    /// The server refused a message. If it was the title or counter change in flight, that
+    /// change is dropped and the client carries on: call [`ThinClient::poll_send`] for the next.
+    #[error("the server refused message {id:?}: {code:?}: {message}")]
     Rejected { id: Option<RequestId>, code: ErrorCode, message: String },
+    /// The server refused the text change in flight, so the local text no longer matches the
+    /// server's: reconnect for a fresh welcome.
+    #[error(
+        "the server refused text change {id:?} ({code:?}: {message}); reconnect to resynchronise"
+    )]
+    Desynced { id: Option<RequestId>, code: ErrorCode, message: String },
+    /// A text edit after [`ClientError::Desynced`].
+    #[error("the local text no longer matches the server's; reconnect to resynchronise")]
+    NeedsResync,
     #[error("an ack arrived for {id:?}, but {expected:?} is the change in flight")]
     UnexpectedAck { id: Option<RequestId>, expected: Option<u64> },
     #[error("a change from the server does not fit the local text")]
@@ -56,6 +67,8 @@ pub struct ThinClient {
     in_flight: Option<(u64, Change)>,
     buffer: VecDeque<Change>,
     next_id: u64,
+    /// Set when a text change was refused: the local text has diverged from the server's.
+    desynced: bool,
 }
 
 impl ThinClient {
@@ -77,6 +90,7 @@ impl ThinClient {
             in_flight: None,
             buffer: VecDeque::new(),
             next_id: 1,
+            desynced: false,
         })
     }
 
@@ -144,6 +158,9 @@ impl ThinClient {
         index: usize,
         text: &str,
     ) -> Result<Option<ClientMessage>, ClientError> {
+        if self.desynced {
+            return Err(ClientError::NeedsResync);
+        }
         if index > self.text.len() {
             return Err(ClientError::OutOfRange { start: index, end: index, len: self.text.len() });
         }
@@ -161,6 +178,9 @@ impl ThinClient {
         index: usize,
         len: usize,
     ) -> Result<Option<ClientMessage>, ClientError> {
+        if self.desynced {
+            return Err(ClientError::NeedsResync);
+        }
         let end = index.saturating_add(len);
         if end > self.text.len() {
             return Err(ClientError::OutOfRange { start: index, end, len: self.text.len() });
@@ -189,7 +209,7 @@ impl ThinClient {
         message: ServerMessage,
     ) -> Result<Option<ClientMessage>, ClientError> {
         match message {
-            ServerMessage::Ack { id, revision } => {
+            ServerMessage::Ack { id, revision, value } => {
                 let change = match self.in_flight.take() {
                     Some((n, change)) if id == Some(RequestId::from(n)) => change,
                     other => {
@@ -201,8 +221,8 @@ impl ThinClient {
                 match change {
                     Change::Title(title) => self.title = title,
                     Change::Counter { name, amount } => {
-                        let value = self.counters.entry(name).or_insert(0);
-                        *value = value.saturating_add(amount);
+                        let confirmed = self.counters.entry(name).or_insert(0);
+                        *confirmed = value.unwrap_or(confirmed.saturating_add(amount));
                     }
                     Change::Text(_) => {}
                 }
@@ -210,7 +230,18 @@ impl ThinClient {
                 return Ok(self.send_next());
             }
             ServerMessage::Error { id, code, message } => {
-                return Err(ClientError::Rejected { id, code, message });
+                let in_flight =
+                    self.in_flight.as_ref().is_some_and(|(n, _)| id == Some(RequestId::from(*n)));
+                if !in_flight {
+                    return Err(ClientError::Rejected { id, code, message });
+                }
+                return match self.in_flight.take() {
+                    Some((_, Change::Text(_))) => {
+                        self.desynced = true;
+                        Err(ClientError::Desynced { id, code, message })
+                    }
+                    _ => Err(ClientError::Rejected { id, code, message }),
+                };
             }
             ServerMessage::Insert { revision, index, text, .. } => {
                 self.remote_edit(Edit::Insert { index, text })?;
@@ -241,8 +272,26 @@ impl ThinClient {
         Ok(None)
     }
 
-    /// Transforms an incoming edit past the local changes and applies it.
+    /// Transforms an incoming edit past the local changes and applies it. An edit that does
+    /// not fit the text the server had changes nothing.
     fn remote_edit(&mut self, edit: Edit) -> Result<(), ClientError> {
+        let local: isize = self
+            .pending()
+            .filter_map(|change| match change {
+                Change::Text(edits) => Some(edits.iter().map(Edit::delta).sum::<isize>()),
+                _ => None,
+            })
+            .sum();
+        let server_len = (self.text.len() as isize - local).max(0) as usize;
+        let fits = match &edit {
+            Edit::Insert { index, .. } => *index <= server_len,
+            Edit::Delete { index, len } => {
+                index.checked_add(*len).is_some_and(|end| end <= server_len)
+            }
+        };
+        if !fits {
+            return Err(ClientError::Diverged);
+        }
         let mut theirs = vec![edit];
         let local =
             self.in_flight.iter_mut().map(|(_, change)| change).chain(self.buffer.iter_mut());
@@ -272,6 +321,12 @@ impl ThinClient {
             return self.send_next();
         }
         self.buffer.push_back(change);
+        self.send_next()
+    }
+
+    /// The next message to send, if one is due: after [`ClientError::Rejected`] for a title or
+    /// counter change, this sends what was waiting behind it.
+    pub fn poll_send(&mut self) -> Option<ClientMessage> {
         self.send_next()
     }
 

@@ -134,11 +134,14 @@ pub enum ServerMessage {
         counters: BTreeMap<String, i64>,
         users: Vec<UserView>,
     },
-    /// The sender's change was applied; the document is now at `revision`.
+    /// The sender's change was applied; the document is now at `revision`. The ack of an
+    /// `increment_counter` carries the counter's new `value`.
     Ack {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         revision: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<i64>,
     },
     /// The sender's message was refused; nothing changed.
     Error {

@@ -43,26 +43,74 @@ impl Edit {
 }
 
 /// Transforms two concurrent edit sequences against each other (see the module docs).
+///
+/// Iterative and quadratic at worst: `theirs` is taken one edit at a time, and each edit is
+/// carried past every edit of `ours`. Inserts never split; a delete splits only around an insert.
 pub fn transform(ours: &[Edit], theirs: &[Edit]) -> (Vec<Edit>, Vec<Edit>) {
-    match (ours, theirs) {
-        ([], _) => (Vec::new(), theirs.to_vec()),
-        (_, []) => (ours.to_vec(), Vec::new()),
-        ([one], [other]) => transform_one(one, other),
-        ([first, rest @ ..], _) if !rest.is_empty() => {
-            let (first, theirs) = transform(std::slice::from_ref(first), theirs);
-            let (mut rest, theirs) = transform(rest, &theirs);
-            let mut ours = first;
-            ours.append(&mut rest);
-            (ours, theirs)
-        }
-        (_, [first, rest @ ..]) => {
-            let (ours, first) = transform(ours, std::slice::from_ref(first));
-            let (ours, mut rest) = transform(&ours, rest);
-            let mut theirs = first;
-            theirs.append(&mut rest);
-            (ours, theirs)
-        }
+    let mut ours = ours.to_vec();
+    let mut theirs_after = Vec::with_capacity(theirs.len());
+    for edit in theirs {
+        let (ours_next, pieces) = past_one(&ours, edit);
+        ours = ours_next;
+        theirs_after.extend(pieces);
     }
+    (ours, theirs_after)
+}
+
+/// `ours` carried past the single edit `theirs`, and `theirs` carried past all of `ours`.
+///
+/// `theirs` is held as pieces: one insert (inserts never split), or deletes (a delete is cut
+/// only by an insert, and only into deletes), so every step below transforms single edits.
+fn past_one(ours: &[Edit], theirs: &Edit) -> (Vec<Edit>, Vec<Edit>) {
+    let mut ours_after = Vec::with_capacity(ours.len() + 1);
+    let mut pieces = vec![theirs.clone()];
+    for edit in ours {
+        let mut next = Vec::with_capacity(pieces.len() + 1);
+        match edit {
+            Edit::Insert { .. } => {
+                // The insert stays one edit while it goes past each piece in turn.
+                let mut insert = edit.clone();
+                for piece in &pieces {
+                    let (mut moved, piece_after) = transform_one(&insert, piece);
+                    insert = moved.pop().unwrap_or(insert);
+                    next.extend(piece_after);
+                }
+                ours_after.push(insert);
+            }
+            Edit::Delete { .. } => {
+                // Against an insert the delete may split; against deletes it only shrinks.
+                let mut delete = vec![edit.clone()];
+                for piece in &pieces {
+                    let (delete_after, piece_after) = match delete.as_slice() {
+                        [] => (Vec::new(), vec![piece.clone()]),
+                        [single] => transform_one(single, piece),
+                        several => {
+                            // The parts are deletes, so the piece carried past them stays at most
+                            // one edit (it can only shrink or vanish).
+                            let mut parts = Vec::with_capacity(several.len() + 1);
+                            let mut carried = Some(piece.clone());
+                            for part in several {
+                                match &carried {
+                                    Some(current) => {
+                                        let (part_after, moved) = transform_one(part, current);
+                                        parts.extend(part_after);
+                                        carried = moved.into_iter().next();
+                                    }
+                                    None => parts.push(part.clone()),
+                                }
+                            }
+                            (parts, carried.into_iter().collect())
+                        }
+                    };
+                    delete = delete_after;
+                    next.extend(piece_after);
+                }
+                ours_after.extend(delete);
+            }
+        }
+        pieces = next;
+    }
+    (ours_after, pieces)
 }
 
 fn transform_one(ours: &Edit, theirs: &Edit) -> (Vec<Edit>, Vec<Edit>) {

@@ -21,11 +21,19 @@ pub struct Limits {
     /// How many revisions of history the room keeps to transform late edits against; an edit
     /// made at an older revision is refused as stale.
     pub max_history: usize,
+    /// Into how many pieces concurrent inserts may cut one late delete; an edit cut into more
+    /// is refused as stale, since applying it would flood every client with changes.
+    pub max_pieces: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_document_chars: 10_000_000, max_field_chars: 256, max_history: 10_000 }
+        Limits {
+            max_document_chars: 10_000_000,
+            max_field_chars: 256,
+            max_history: 1_000,
+            max_pieces: 100,
+        }
     }
 }
 
@@ -199,7 +207,7 @@ impl Room {
                 let revision = self.commit(None);
                 let change =
                     ServerMessage::SetTitle { client_id: client.to_owned(), revision, title };
-                Ok(self.changed(client, id, revision, vec![change], now))
+                Ok(self.changed(client, id, None, vec![change], now))
             }
             ClientMessage::IncrementCounter { id, name, amount } => {
                 check_field("counter name", &name, max_field)?;
@@ -213,7 +221,7 @@ impl Room {
                 let client_id = client.to_owned();
                 let change =
                     ServerMessage::IncrementCounter { client_id, revision, name, amount, value };
-                Ok(self.changed(client, id, revision, vec![change], now))
+                Ok(self.changed(client, id, Some(value), vec![change], now))
             }
             ClientMessage::CursorMove { line, column, .. } => {
                 let moved =
@@ -266,17 +274,15 @@ impl Room {
             return Err(Refusal(ErrorCode::StaleRevision, message));
         }
         let since = (revision - oldest) as usize;
-        let concurrent: Vec<Edit> = self.history.iter().skip(since).flatten().cloned().collect();
+        let concurrent: Vec<&Edit> = self.history.iter().skip(since).flatten().collect();
         let len_then =
             concurrent.iter().fold(self.document.len() as isize, |len, edit| len - edit.delta());
         let len_then = len_then.max(0) as usize;
-        let fits = match &edit {
-            Edit::Insert { index, .. } => *index <= len_then,
-            Edit::Delete { index, len } => {
-                index.checked_add(*len).is_some_and(|end| end <= len_then)
-            }
+        let fits = |edit: &Edit, len: usize| match edit {
+            Edit::Insert { index, .. } => *index <= len,
+            Edit::Delete { index, len: n } => index.checked_add(*n).is_some_and(|end| end <= len),
         };
-        if !fits {
+        if !fits(&edit, len_then) {
             let (start, end) = match &edit {
                 Edit::Insert { index, .. } => (*index, *index),
                 Edit::Delete { index, len } => (*index, index.saturating_add(*len)),
@@ -286,7 +292,28 @@ impl Room {
             );
             return Err(Refusal(ErrorCode::OutOfRange, message));
         }
-        let (edits, _) = transform(std::slice::from_ref(&edit), &concurrent);
+        let mut edits = vec![edit];
+        for other in concurrent {
+            edits = transform(&edits, std::slice::from_ref(other)).0;
+            if edits.len() > self.limits.max_pieces {
+                let message = format!(
+                    "revision {revision} is too far behind: concurrent edits cut this one into more than {} pieces",
+                    self.limits.max_pieces
+                );
+                return Err(Refusal(ErrorCode::StaleRevision, message));
+            }
+        }
+        // Every piece must fit before any is applied, so an edit is applied whole or not at all.
+        let mut len = self.document.len();
+        for edit in &edits {
+            if !fits(edit, len) {
+                return Err(Refusal(
+                    ErrorCode::OutOfRange,
+                    "the transformed edit does not fit the text".into(),
+                ));
+            }
+            len = (len as isize + edit.delta()) as usize;
+        }
         let node = self.node(client);
         let mut changes = Vec::with_capacity(edits.len());
         for edit in edits {
@@ -314,7 +341,7 @@ impl Room {
             self.commit(Some(edit));
             changes.push(change);
         }
-        Ok(self.changed(client, id, self.revision, changes, now))
+        Ok(self.changed(client, id, None, changes, now))
     }
 
     /// Records a new revision with its text edit, if any, and returns it.
@@ -327,22 +354,23 @@ impl Room {
         self.revision
     }
 
-    /// The reply to an applied change: an ack for the sender, the changes for the others, and
-    /// the sender's presence if this activity ended an idle spell.
+    /// The reply to an applied change: an ack (with a counter's new `value`) for the sender,
+    /// the changes for the others, and the sender's presence if this ended an idle spell.
     fn changed(
         &mut self,
         client: &str,
         id: Option<RequestId>,
-        revision: u64,
+        value: Option<i64>,
         mut changes: Vec<ServerMessage>,
         now: Duration,
     ) -> Reply {
+        let revision = self.revision;
         let was_idle = self.presence.user(&self.id, client).is_some_and(User::reported_idle);
         let _ = self.presence.touch(&self.id, client, now);
         if was_idle {
             changes.extend(self.presence_of(client, now));
         }
-        Reply { to_sender: vec![ServerMessage::Ack { id, revision }], to_others: changes }
+        Reply { to_sender: vec![ServerMessage::Ack { id, revision, value }], to_others: changes }
     }
 
     fn presence_of(&self, client: &str, now: Duration) -> Option<ServerMessage> {

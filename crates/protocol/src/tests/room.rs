@@ -254,3 +254,98 @@ fn users_go_idle_after_the_threshold_and_come_back_on_activity() {
         json!({"type": "presence", "client_id": "ada", "name": null, "color": null, "cursor": {"line": 0, "column": 0}, "idle": false})
     );
 }
+
+#[test]
+fn counters_at_the_extremes_agree_between_client_and_server() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    for amount in [i64::MAX, i64::MAX, -1] {
+        act(&mut room, &mut ada, |c| c.increment_counter("n", amount));
+    }
+    assert_eq!(ada.counter("n"), room.document().counter("n"));
+}
+
+#[test]
+fn a_refused_title_is_dropped_and_the_client_carries_on() {
+    let mut room = Room::new("notes", Limits { max_field_chars: 4, ..Limits::default() }, IDLE);
+    let mut ada = join(&mut room, "ada");
+    let long = ada.set_title("far too long").expect("sent at once");
+    let insert = ada.insert(0, "x").expect("fits");
+    assert!(insert.is_none(), "waits behind the title");
+    let reply = send(&mut room, "ada", &long);
+    let refused = ada.receive(reply.to_sender[0].clone());
+    assert!(
+        matches!(refused, Err(crate::ClientError::Rejected { code: ErrorCode::TooLarge, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(ada.title(), "", "the refused title is gone");
+    let next = ada.poll_send().expect("the insert goes out now");
+    for answer in send(&mut room, "ada", &next).to_sender {
+        ada.receive(answer).expect("accepted");
+    }
+    assert!(ada.is_synced());
+    assert_eq!((ada.text(), room.document().text()), ("x".to_owned(), "x".to_owned()));
+}
+
+#[test]
+fn a_refused_text_change_asks_for_a_resync() {
+    let mut room = Room::new("notes", Limits { max_document_chars: 2, ..Limits::default() }, IDLE);
+    let mut ada = join(&mut room, "ada");
+    let insert = ada.insert(0, "abc").expect("fits locally").expect("sent");
+    let reply = send(&mut room, "ada", &insert);
+    let refused = ada.receive(reply.to_sender[0].clone());
+    assert!(
+        matches!(refused, Err(crate::ClientError::Desynced { code: ErrorCode::TooLarge, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(ada.insert(0, "x"), Err(crate::ClientError::NeedsResync));
+}
+
+#[test]
+fn a_delete_cut_into_too_many_pieces_is_refused_as_stale() {
+    let mut room = Room::new("notes", Limits { max_pieces: 3, ..Limits::default() }, IDLE);
+    let mut ada = join(&mut room, "ada");
+    act(&mut room, &mut ada, |c| c.insert(0, "abcdef").expect("fits"));
+    for index in [5, 4, 3, 2, 1] {
+        act(&mut room, &mut ada, |c| c.insert(index, "-").expect("fits"));
+    }
+    let late = r#"{"type": "delete", "revision": 1, "index": 0, "length": 6}"#;
+    assert_eq!(error_code(&room.handle("ada", late, secs(1))).0, ErrorCode::StaleRevision);
+    // Cut into pieces within the limit, a delete is applied piece by piece, acked once.
+    let mut room = Room::new("notes", Limits::default(), IDLE);
+    let mut ada = join(&mut room, "ada");
+    join(&mut room, "bob");
+    act(&mut room, &mut ada, |c| c.insert(0, "abcdef").expect("fits"));
+    act(&mut room, &mut ada, |c| c.insert(3, "-").expect("fits"));
+    let reply = room.handle(
+        "bob",
+        r#"{"type": "delete", "id": 1, "revision": 1, "index": 0, "length": 6}"#,
+        secs(1),
+    );
+    assert_eq!(json(&reply.to_sender[0]), json!({"type": "ack", "id": 1, "revision": 4}));
+    let pieces: Vec<_> = reply.to_others.iter().map(json).collect();
+    assert_eq!(
+        pieces,
+        [
+            json!({"type": "delete", "client_id": "bob", "revision": 3, "index": 0, "length": 3}),
+            json!({"type": "delete", "client_id": "bob", "revision": 4, "index": 1, "length": 3}),
+        ]
+    );
+    assert_eq!(room.document().text(), "-");
+}
+
+#[test]
+fn a_change_from_the_server_that_does_not_fit_changes_nothing() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    let pending = ada.insert(0, "ab").expect("fits");
+    assert!(pending.is_some());
+    let bogus = ServerMessage::Insert {
+        client_id: "x".into(),
+        revision: 1,
+        index: usize::MAX,
+        text: "z".into(),
+    };
+    assert_eq!(ada.receive(bogus), Err(crate::ClientError::Diverged));
+    assert_eq!((ada.text(), ada.revision()), ("ab".to_owned(), 0));
+}
