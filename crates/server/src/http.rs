@@ -1,6 +1,10 @@
 //! The HTTP side: routes, and the WebSocket upgrade handed to tokio-tungstenite.
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, sync::atomic::Ordering};
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+};
 
 use http_body_util::Full;
 use hyper::{
@@ -17,21 +21,34 @@ use tokio_tungstenite::{
     tungstenite::{handshake::derive_accept_key, protocol::Role},
 };
 
-use crate::App;
+use crate::{App, Refused};
 
 type Body = Full<Bytes>;
 
 impl App {
-    /// Serves one HTTP connection, which may upgrade to a WebSocket.
+    /// Serves one HTTP connection, which may upgrade to a WebSocket. On shutdown the request in
+    /// progress is finished and the connection closed.
     pub(crate) async fn serve_http(self: Arc<Self>, io: TokioIo<TcpStream>, peer: SocketAddr) {
         let app = Arc::clone(&self);
         let service = service_fn(move |request| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.route(request)) }
         });
-        if let Err(error) =
-            http1::Builder::new().serve_connection(io, service).with_upgrades().await
-        {
+        let connection = http1::Builder::new().serve_connection(io, service).with_upgrades();
+        tokio::pin!(connection);
+        let mut stopping = self.stopping.clone();
+        let finished = tokio::select! {
+            result = connection.as_mut() => Some(result),
+            _ = stopping.wait_for(|stop| *stop) => None,
+        };
+        let result = match finished {
+            Some(result) => result,
+            None => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = result {
             tracing::debug!(%peer, %error, "http connection ended with an error");
         }
     }
@@ -51,8 +68,8 @@ impl App {
         }
     }
 
-    /// Checks a WebSocket request for document `doc`, registers the client, and answers 101;
-    /// the connection then runs on the upgraded stream.
+    /// Checks a WebSocket request for document `doc`, opens the client's session, and answers
+    /// 101; the session then runs on the upgraded stream.
     fn upgrade(self: &Arc<Self>, mut request: Request<Incoming>, doc: &str) -> Response<Body> {
         if !valid_id(doc, 128) {
             return plain(StatusCode::BAD_REQUEST, "a document id is 1-128 of A-Z a-z 0-9 . _ -\n");
@@ -71,30 +88,30 @@ impl App {
         let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
             return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
         };
-        if !has(header::UPGRADE, "websocket")
-            || !has(header::CONNECTION, "upgrade")
-            || !has(header::SEC_WEBSOCKET_VERSION, "13")
-        {
+        let upgrade = has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade");
+        if !upgrade || !has(header::SEC_WEBSOCKET_VERSION, "13") {
             return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade (version 13)\n");
         }
         let accept = derive_accept_key(key.as_bytes());
         let opened = match requested {
-            Some(client) => self.open(doc, &client).map_err(|_| client),
+            Some(client) => self.open(doc, &client).map_err(|refused| (refused, client)),
             None => loop {
                 let client = format!("c{}", self.next_client.fetch_add(1, Ordering::Relaxed));
                 // A resumed client may already hold this id; take the next one.
-                if let Ok(opened) = self.open(doc, &client) {
-                    break Ok(opened);
+                match self.open(doc, &client) {
+                    Err(Refused::Taken) => continue,
+                    other => break other.map_err(|refused| (refused, client)),
                 }
             },
         };
-        let (connection, room) = match opened {
-            Ok(opened) => opened,
-            Err(client) => {
-                return plain(
-                    StatusCode::CONFLICT,
-                    &format!("client {client} is already connected\n"),
-                );
+        let session = match opened {
+            Ok(session) => session,
+            Err((Refused::Taken, client)) => {
+                let message = format!("client {client} is already connected to {doc}\n");
+                return plain(StatusCode::CONFLICT, &message);
+            }
+            Err((Refused::ShuttingDown, _)) => {
+                return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
             }
         };
         let on_upgrade = hyper::upgrade::on(&mut request);
@@ -103,20 +120,15 @@ impl App {
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let config = app.pool.config().websocket();
-                    let socket = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
-                    app.serve_socket(connection, room, socket).await;
+                    let io = TokioIo::new(upgraded);
+                    let socket =
+                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                    app.serve_socket(session, socket).await;
                 }
                 Err(error) => {
-                    let (doc, client) =
-                        (connection.room().to_owned(), connection.client().to_owned());
-                    tracing::warn!(%client, %doc, %error, "websocket upgrade failed");
-                    drop(connection);
-                    app.close(&doc, &client, &room);
+                    let client = session.connection.client().to_owned();
+                    tracing::warn!(%client, doc = session.connection.room(), %error, "websocket upgrade failed");
+                    app.close(session);
                 }
             }
         });

@@ -57,14 +57,32 @@ impl Default for Config {
 }
 
 /// The shared state of a running server.
+/// The shared state of a running server.
 struct App {
     config: Config,
     pool: Pool,
     rooms: DashMap<String, Arc<Mutex<Room>>>,
     epoch: Instant,
     next_client: AtomicU64,
-    /// Each connection task holds a clone; shutdown waits until all are dropped.
-    alive: mpsc::Sender<()>,
+    /// Each WebSocket session holds a clone; shutdown drops this one and waits until the
+    /// channel closes. `None` once shutting down, when no session is opened any more.
+    alive: Mutex<Option<mpsc::Sender<()>>>,
+    /// Turns true on shutdown; HTTP connections then finish gracefully.
+    stopping: watch::Receiver<bool>,
+}
+
+/// An open WebSocket session: its connection, its room, and its share in the shutdown wait.
+struct Session {
+    connection: Connection,
+    room: Arc<Mutex<Room>>,
+    _alive: mpsc::Sender<()>,
+}
+
+/// Why a session could not be opened.
+enum Refused {
+    /// The client id is already connected to the document.
+    Taken,
+    ShuttingDown,
 }
 
 /// A running server.
@@ -90,19 +108,20 @@ impl Server {
             max_message_bytes: config.max_message_bytes,
         });
         let (alive, all_closed) = mpsc::channel(1);
+        let (stop, stopping) = watch::channel(false);
         let app = Arc::new(App {
             config,
             pool,
             rooms: DashMap::new(),
             epoch: Instant::now(),
             next_client: AtomicU64::new(1),
-            alive,
+            alive: Mutex::new(Some(alive)),
+            stopping: stopping.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             app.pool.spawn_keepalive(),
-            tokio::spawn(Arc::clone(&app).idle_ticker(stopped.clone())),
-            tokio::spawn(Arc::clone(&app).accept(listener, stopped)),
+            tokio::spawn(Arc::clone(&app).idle_ticker(stopping.clone())),
+            tokio::spawn(Arc::clone(&app).accept(listener, stopping)),
         ];
         tracing::info!("listening on {addr}");
         Ok(Server { addr, app, stop, tasks, all_closed })
@@ -116,12 +135,11 @@ impl Server {
     /// Stops accepting, closes every connection with a close frame, and waits for them to end.
     pub async fn shutdown(self) {
         let Server { app, stop, tasks, mut all_closed, .. } = self;
+        // No session opens from here on; then every open one is closed with 1001.
+        drop(app.alive.lock().unwrap_or_else(PoisonError::into_inner).take());
         stop.send_replace(true);
         app.pool.shutdown();
-        let alive = app.alive.clone();
-        drop(app);
-        drop(alive);
-        // Every connection task holds a sender; recv() returns None once all have ended.
+        // Every session holds a sender; recv() returns None once all have ended.
         let _ = tokio::time::timeout(Duration::from_secs(5), all_closed.recv()).await;
         for task in tasks {
             task.abort();
@@ -173,33 +191,32 @@ impl App {
 
     /// Registers `client` in document `doc` and joins its room, queueing the welcome.
     /// Done under the room's lock, so no change can be queued for the client before its welcome.
-    fn open(
-        &self,
-        doc: &str,
-        client: &str,
-    ) -> Result<(Connection, Arc<Mutex<Room>>), tandem_transport::Error> {
+    fn open(&self, doc: &str, client: &str) -> Result<Session, Refused> {
+        let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let alive = alive.ok_or(Refused::ShuttingDown)?;
         let room = self.room(doc);
         let mut guard = lock(&room);
-        let connection = self.pool.register(doc, client)?;
+        let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
         let reply = guard.join(client, self.now());
         self.dispatch(doc, client, reply);
         drop(guard);
-        Ok((connection, room))
+        Ok(Session { connection, room, _alive: alive })
     }
 
-    /// Runs an upgraded connection until it ends, then takes the client out of its room.
+    /// Runs an upgraded connection until it ends, then closes its session.
     async fn serve_socket<S>(
         &self,
-        connection: Connection,
-        room: Arc<Mutex<Room>>,
+        mut session: Session,
         socket: tokio_tungstenite::WebSocketStream<S>,
     ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let _alive = self.alive.clone();
-        let (doc, client) = (connection.room().to_owned(), connection.client().to_owned());
+        let (doc, client) =
+            (session.connection.room().to_owned(), session.connection.client().to_owned());
         tracing::info!(%client, %doc, "connected");
-        let closed = connection
+        let room = Arc::clone(&session.room);
+        let closed = session
+            .connection
             .run(socket, |frame| {
                 let mut room = lock(&room);
                 let reply = match frame {
@@ -213,20 +230,24 @@ impl App {
             Closed::Failed(error) => tracing::warn!(%client, %doc, %error, "connection failed"),
             closed => tracing::info!(%client, %doc, ?closed, "disconnected"),
         }
-        self.close(&doc, &client, &room);
+        self.close(session);
     }
 
-    /// Takes `client` out of its room and tells the others.
-    fn close(&self, doc: &str, client: &str, room: &Mutex<Room>) {
-        let mut room = lock(room);
-        let reply = room.leave(client);
-        self.dispatch(doc, client, reply);
+    /// Unregisters a session's connection and takes its client out of the room, in one step
+    /// under the room's lock: a reconnect with the same client id cannot slip in between.
+    fn close(&self, session: Session) {
+        let Session { connection, room, _alive } = session;
+        let (doc, client) = (connection.room().to_owned(), connection.client().to_owned());
+        let mut room = lock(&room);
+        drop(connection);
+        let reply = room.leave(&client);
+        self.dispatch(&doc, &client, reply);
     }
 
     /// Sends a reply: to the sender, and to everyone else in the document.
     fn dispatch(&self, doc: &str, client: &str, reply: Reply) {
         for message in reply.to_sender {
-            self.pool.send(client, Message::text(message.to_json()));
+            self.pool.send(doc, client, Message::text(message.to_json()));
         }
         for message in reply.to_others {
             self.pool.broadcast(doc, Some(client), &Message::text(message.to_json()));

@@ -17,13 +17,13 @@ struct Args {
     #[arg(long, env = "TANDEM_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
     /// How often to ping each connection.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = positive_duration)]
     heartbeat_interval: Duration,
     /// Close connections silent for longer than this.
-    #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "45s", value_parser = positive_duration)]
     heartbeat_timeout: Duration,
     /// Show users as idle after this long without activity.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = positive_duration)]
     idle_timeout: Duration,
     /// The largest message a client may send, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
@@ -51,6 +51,15 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// A duration such as `200ms`, `15s` or `5m`, which must not be zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

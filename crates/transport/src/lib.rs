@@ -1,7 +1,7 @@
 //! WebSocket connections and the pool that holds them.
 //!
-//! A [`Pool`] registers connections by client id, keeps which room (document) each is in, and
-//! sends to one client or broadcasts to a room except the sender. Every connection has a bounded
+//! A [`Pool`] registers connections by room (document) and client id, and sends to one client
+//! or broadcasts to a room except the sender. Every connection has a bounded
 //! outgoing queue: a client that stops reading is disconnected when its queue is full, so it
 //! neither grows memory nor stalls the others. A keepalive task pings every connection and a
 //! reaper closes the ones that have been silent too long.
@@ -10,7 +10,7 @@
 //! or JSON. Rooms and clients are opaque strings.
 
 use std::{
-    collections::BTreeSet,
+    collections::BTreeMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -81,8 +81,8 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("client {client} is already connected")]
-    AlreadyConnected { client: String },
+    #[error("client {client} is already connected to {room}")]
+    AlreadyConnected { room: String, client: String },
 }
 
 /// An incoming data frame.
@@ -131,13 +131,13 @@ pub struct Pool {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    connections: DashMap<String, Arc<Shared>>,
-    rooms: DashMap<String, BTreeSet<String>>,
+    /// The connections of each room by client id. One map, so joining and leaving a room are
+    /// atomic under its entry's lock, and there is no lock order between maps to get wrong.
+    rooms: DashMap<String, BTreeMap<String, Arc<Shared>>>,
     epoch: Instant,
     shutdown: watch::Sender<bool>,
 }
 
-/// What the pool and a connection's task share.
 #[derive(Debug)]
 struct Shared {
     client: String,
@@ -166,13 +166,7 @@ impl Shared {
 impl Pool {
     pub fn new(config: Config) -> Pool {
         let (shutdown, _) = watch::channel(false);
-        let inner = Inner {
-            config,
-            connections: DashMap::new(),
-            rooms: DashMap::new(),
-            epoch: Instant::now(),
-            shutdown,
-        };
+        let inner = Inner { config, rooms: DashMap::new(), epoch: Instant::now(), shutdown };
         Pool { inner: Arc::new(inner) }
     }
 
@@ -180,8 +174,8 @@ impl Pool {
         &self.inner.config
     }
 
-    /// Registers `client` in `room`. The connection is unregistered when the returned
-    /// [`Connection`] ends or is dropped.
+    /// Registers `client` in `room`; a client id is unique within a room. The connection is
+    /// unregistered when the returned [`Connection`] is dropped.
     pub fn register(&self, room: &str, client: &str) -> Result<Connection, Error> {
         let (outgoing, receiver) = mpsc::channel(self.inner.config.queue_capacity.max(1));
         let shared = Arc::new(Shared {
@@ -192,61 +186,62 @@ impl Pool {
             close_reason: Mutex::new(None),
             close: Notify::new(),
         });
-        match self.inner.connections.entry(client.to_owned()) {
-            dashmap::Entry::Occupied(_) => {
-                return Err(Error::AlreadyConnected { client: client.to_owned() });
-            }
-            dashmap::Entry::Vacant(entry) => {
-                entry.insert(Arc::clone(&shared));
-            }
+        let mut clients = self.inner.rooms.entry(room.to_owned()).or_default();
+        if clients.contains_key(client) {
+            return Err(Error::AlreadyConnected {
+                room: room.to_owned(),
+                client: client.to_owned(),
+            });
         }
-        // The connections guard is gone before the rooms map is touched: no lock order to break.
-        self.inner.rooms.entry(room.to_owned()).or_default().insert(client.to_owned());
+        clients.insert(client.to_owned(), Arc::clone(&shared));
+        drop(clients);
         Ok(Connection { pool: self.clone(), shared, receiver: Some(receiver) })
     }
 
-    /// Queues `message` for `client`; false if it is not connected or its queue is full (then
-    /// it is disconnected as a slow consumer).
-    pub fn send(&self, client: &str, message: Message) -> bool {
-        let Some(shared) =
-            self.inner.connections.get(client).map(|entry| Arc::clone(entry.value()))
-        else {
-            return false;
-        };
-        deliver(&shared, message)
+    /// Queues `message` for `client` in `room`; false if it is not connected or its queue is
+    /// full (then it is disconnected as a slow consumer).
+    pub fn send(&self, room: &str, client: &str, message: Message) -> bool {
+        match self.connection(room, client) {
+            Some(shared) => deliver(&shared, message),
+            None => false,
+        }
     }
 
     /// Queues `message` for every client in `room` except `except`. The message is encoded once
     /// and shared by all the queues.
     pub fn broadcast(&self, room: &str, except: Option<&str>, message: &Message) {
-        let clients: Vec<String> =
-            self.inner.rooms.get(room).map(|set| set.iter().cloned().collect()).unwrap_or_default();
-        for client in clients.iter().filter(|client| Some(client.as_str()) != except) {
-            if let Some(shared) =
-                self.inner.connections.get(client).map(|entry| Arc::clone(entry.value()))
-            {
-                deliver(&shared, message.clone());
-            }
+        let targets: Vec<Arc<Shared>> = match self.inner.rooms.get(room) {
+            Some(clients) => clients
+                .iter()
+                .filter(|(client, _)| Some(client.as_str()) != except)
+                .map(|(_, shared)| Arc::clone(shared))
+                .collect(),
+            None => Vec::new(),
+        };
+        for shared in targets {
+            deliver(&shared, message.clone());
         }
     }
 
-    /// Asks `client`'s connection to close for `reason`.
-    pub fn close(&self, client: &str, reason: Closed) {
-        if let Some(shared) =
-            self.inner.connections.get(client).map(|entry| Arc::clone(entry.value()))
-        {
+    /// Asks the connection of `client` in `room` to close for `reason`.
+    pub fn close(&self, room: &str, client: &str, reason: Closed) {
+        if let Some(shared) = self.connection(room, client) {
             shared.request_close(reason);
         }
     }
 
     /// Number of live connections.
     pub fn connections(&self) -> usize {
-        self.inner.connections.len()
+        self.inner.rooms.iter().map(|clients| clients.len()).sum()
     }
 
     /// The clients in `room`, sorted.
     pub fn clients(&self, room: &str) -> Vec<String> {
-        self.inner.rooms.get(room).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+        self.inner
+            .rooms
+            .get(room)
+            .map(|clients| clients.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Starts the keepalive task: a ping to every connection each heartbeat interval, and the
@@ -257,9 +252,9 @@ impl Pool {
         let mut shutdown = self.inner.shutdown.subscribe();
         tokio::spawn(async move {
             let config = &pool.inner.config;
-            let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
-            let reap_every = (config.heartbeat_timeout / 4).max(Duration::from_millis(5));
-            let mut reaper = tokio::time::interval(reap_every);
+            let floor = Duration::from_millis(5);
+            let mut heartbeat = tokio::time::interval(config.heartbeat_interval.max(floor));
+            let mut reaper = tokio::time::interval((config.heartbeat_timeout / 4).max(floor));
             heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
             reaper.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
@@ -297,15 +292,23 @@ impl Pool {
         }
     }
 
-    fn all(&self) -> Vec<Arc<Shared>> {
-        self.inner.connections.iter().map(|entry| Arc::clone(entry.value())).collect()
+    fn connection(&self, room: &str, client: &str) -> Option<Arc<Shared>> {
+        self.inner.rooms.get(room)?.get(client).map(Arc::clone)
     }
 
+    fn all(&self) -> Vec<Arc<Shared>> {
+        let mut all = Vec::new();
+        for clients in self.inner.rooms.iter() {
+            all.extend(clients.values().map(Arc::clone));
+        }
+        all
+    }
+
+    /// Removes this connection (and not a later one with the same id) from its room.
     fn unregister(&self, shared: &Arc<Shared>) {
-        self.inner
-            .connections
-            .remove_if(&shared.client, |_, registered| Arc::ptr_eq(registered, shared));
-        if let Some(mut clients) = self.inner.rooms.get_mut(&shared.room) {
+        if let Some(mut clients) = self.inner.rooms.get_mut(&shared.room)
+            && clients.get(&shared.client).is_some_and(|registered| Arc::ptr_eq(registered, shared))
+        {
             clients.remove(&shared.client);
         }
         self.inner.rooms.remove_if(&shared.room, |_, clients| clients.is_empty());
@@ -347,9 +350,10 @@ impl Connection {
     }
 
     /// Drives the WebSocket until it ends: queued messages go out, and every incoming data
-    /// frame goes to `on_frame`. Returns why it ended; the connection is then unregistered.
+    /// frame goes to `on_frame`. Returns why it ended. The connection stays registered until it
+    /// is dropped, so the caller can leave its room and unregister in one step.
     pub async fn run<S>(
-        mut self,
+        &mut self,
         socket: WebSocketStream<S>,
         mut on_frame: impl FnMut(Frame),
     ) -> Closed
@@ -373,8 +377,14 @@ impl Connection {
                         None => return,
                     },
                     frame = &mut close_receiver => {
-                        if let Ok(Some(frame)) = frame {
-                            let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                        match frame {
+                            Ok(Some(frame)) => {
+                                let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+                            }
+                            // The peer closed: flush the reply tungstenite queued to its close.
+                            _ => {
+                                let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+                            }
                         }
                         return;
                     }

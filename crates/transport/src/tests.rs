@@ -33,11 +33,15 @@ async fn connect(
         WebSocketStream::from_raw_socket(server_io, Role::Server, Some(pool.config().websocket()))
             .await;
     let client_end = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-    let connection = pool.register(room, client).expect("registers");
+    let mut connection = pool.register(room, client).expect("registers");
     let (frames, seen) = mpsc::unbounded_channel();
-    let task = tokio::spawn(connection.run(server, move |frame| {
-        let _ = frames.send(frame);
-    }));
+    let task = tokio::spawn(async move {
+        connection
+            .run(server, move |frame| {
+                let _ = frames.send(frame);
+            })
+            .await
+    });
     (client_end, seen, task)
 }
 
@@ -66,21 +70,41 @@ async fn ended(task: JoinHandle<Closed>) -> Closed {
 }
 
 #[tokio::test]
-async fn a_client_id_registers_once_and_leaves_when_dropped() {
+async fn a_client_id_registers_once_per_room_and_leaves_when_dropped() {
     let pool = Pool::new(config());
     let first = pool.register("notes", "ada").expect("registers");
-    assert_eq!(
-        pool.register("plans", "ada").err(),
-        Some(Error::AlreadyConnected { client: "ada".into() })
-    );
+    let taken = Error::AlreadyConnected { room: "notes".into(), client: "ada".into() };
+    assert_eq!(pool.register("notes", "ada").err(), Some(taken));
+    let _elsewhere = pool.register("plans", "ada").expect("the same id in another room");
     let _bob = pool.register("notes", "bob").expect("registers");
     assert_eq!(
         (pool.connections(), pool.clients("notes")),
-        (2, vec!["ada".to_owned(), "bob".to_owned()])
+        (3, vec!["ada".to_owned(), "bob".to_owned()])
     );
     drop(first);
-    assert_eq!((pool.connections(), pool.clients("notes")), (1, vec!["bob".to_owned()]));
-    assert!(pool.register("plans", "ada").is_ok());
+    assert_eq!((pool.connections(), pool.clients("notes")), (2, vec!["bob".to_owned()]));
+    assert!(pool.register("notes", "ada").is_ok());
+}
+
+#[test]
+fn dropping_an_old_connection_never_unregisters_a_newer_one_with_the_same_id() {
+    // The old connection's cleanup races the new registration, many times over.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let _guard = runtime.enter();
+    let pool = Pool::new(config());
+    for _ in 0..2_000 {
+        let old = pool.register("notes", "ada").expect("registers");
+        let dropper = std::thread::spawn(move || drop(old));
+        let new = loop {
+            if let Ok(new) = pool.register("notes", "ada") {
+                break new;
+            }
+        };
+        dropper.join().expect("the thread ran");
+        assert_eq!(pool.clients("notes"), ["ada"], "the new connection lost its room");
+        drop(new);
+    }
 }
 
 #[tokio::test]
@@ -91,8 +115,8 @@ async fn broadcast_reaches_the_room_except_the_sender_and_frames_reach_the_handl
     let (mut cy, _, _) = connect(&pool, "plans", "cy", 4096).await;
     pool.broadcast("notes", Some("ada"), &Message::text("hello"));
     assert_eq!(next_text(&mut bob).await, "hello");
-    assert!(pool.send("ada", Message::text("direct")));
-    assert!(pool.send("cy", Message::text("elsewhere")));
+    assert!(pool.send("notes", "ada", Message::text("direct")));
+    assert!(pool.send("plans", "cy", Message::text("elsewhere")));
     assert_eq!(next_text(&mut ada).await, "direct", "the sender did not get its own broadcast");
     assert_eq!(next_text(&mut cy).await, "elsewhere", "another room did not get it");
     ada.send(Message::text("from ada")).await.expect("sends");
@@ -154,7 +178,7 @@ async fn a_client_that_stops_reading_is_dropped_when_its_queue_fills() {
     let (_stalled, _, task) = connect(&pool, "notes", "ada", 64).await;
     let (mut bob, _, _) = connect(&pool, "notes", "bob", 1 << 16).await;
     let mut sent = 0;
-    while pool.send("ada", Message::text("x".repeat(40))) {
+    while pool.send("notes", "ada", Message::text("x".repeat(40))) {
         sent += 1;
         assert!(sent < 10_000, "the queue never filled");
         tokio::task::yield_now().await;

@@ -50,7 +50,7 @@ async fn session(mut client: Client, seed: u64, edits: usize) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_clients_converge_with_the_server_across_seeds() {
-    for seed in 0..6u64 {
+    for seed in 0..10u64 {
         let server = TestServer::start().await;
         let mut clients = Vec::new();
         for _ in 0..5 {

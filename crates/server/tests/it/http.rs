@@ -47,3 +47,39 @@ async fn bad_document_or_client_ids_and_duplicates_are_refused() {
     drop(ada);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_client_id_may_be_in_two_documents() {
+    let server = TestServer::start().await;
+    let notes = Client::connect(server.addr(), "/ws/notes?client=ada").await;
+    let plans = Client::connect(server.addr(), "/ws/plans?client=ada").await;
+    assert_eq!((notes.thin.doc(), plans.thin.doc()), ("notes", "plans"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_shutdown_a_kept_alive_http_connection_is_closed_not_upgraded() {
+    use http_body_util::Empty;
+    use hyper::{Request, body::Bytes};
+    use hyper_util::rt::TokioIo;
+
+    let server = TestServer::start().await;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.expect("connects");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let connection = tokio::spawn(connection);
+    let request = || {
+        Request::get("/healthz")
+            .header("host", "localhost")
+            .body(Empty::<Bytes>::new())
+            .expect("request")
+    };
+    let response = within(sender.send_request(request())).await.expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    server.shutdown().await;
+    within(connection)
+        .await
+        .expect("the connection task ran")
+        .expect("closed cleanly by the server");
+    assert!(within(sender.send_request(request())).await.is_err(), "the connection was closed");
+}

@@ -61,3 +61,50 @@ async fn shutdown_closes_connections_with_a_going_away_frame() {
     let code = crate::support::within(code).await.expect("the client task ran");
     assert_eq!(code, tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away);
 }
+
+#[tokio::test]
+async fn a_client_that_reconnects_at_once_keeps_its_presence() {
+    let server = TestServer::start().await;
+    let mut watcher = server.connect("notes").await;
+    let mut ada = Client::connect(server.addr(), "/ws/notes?client=ada").await;
+    watcher.until(|m| matches!(m, ServerMessage::Presence(user) if user.client_id == "ada")).await;
+    for _ in 0..20 {
+        drop(ada);
+        // Until the old connection is gone the id is taken (409); retry at once.
+        ada = loop {
+            let url = format!("ws://{}/ws/notes?client=ada", server.addr());
+            if let Ok((mut socket, _)) =
+                crate::support::within(tokio_tungstenite::connect_async(url)).await
+            {
+                use futures_util::StreamExt;
+                let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(welcome))) =
+                    socket.next().await
+                else {
+                    panic!("no welcome");
+                };
+                let welcome = serde_json::from_str(&welcome).expect("a message");
+                break Client {
+                    socket,
+                    thin: tandem_protocol::ThinClient::new(welcome).expect("a welcome"),
+                };
+            }
+        };
+        // The old session's leave came before the new session's join, never after it.
+        watcher
+            .until(|m| matches!(m, ServerMessage::Leave { client_id } if client_id == "ada"))
+            .await;
+        watcher
+            .until(|m| matches!(m, ServerMessage::Presence(user) if user.client_id == "ada"))
+            .await;
+        ada.send(&ClientMessage::CursorMove { id: Some(1.into()), line: 0, column: 0 }).await;
+        ada.send(&ClientMessage::Ping { id: None }).await;
+        assert!(
+            matches!(ada.recv().await, ServerMessage::Pong { .. }),
+            "the cursor move was refused"
+        );
+        watcher
+            .until(|m| matches!(m, ServerMessage::Presence(user) if user.client_id == "ada"))
+            .await;
+    }
+    server.shutdown().await;
+}
