@@ -283,13 +283,7 @@ impl ThinClient {
             })
             .sum();
         let server_len = (self.text.len() as isize - local).max(0) as usize;
-        let fits = match &edit {
-            Edit::Insert { index, .. } => *index <= server_len,
-            Edit::Delete { index, len } => {
-                index.checked_add(*len).is_some_and(|end| end <= server_len)
-            }
-        };
-        if !fits {
+        if !edit.fits(server_len) {
             return Err(ClientError::Diverged);
         }
         let mut theirs = vec![edit];

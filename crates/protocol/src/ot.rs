@@ -24,21 +24,28 @@ impl Edit {
         }
     }
 
+    /// Whether the edit fits a text of `len` code points.
+    pub fn fits(&self, len: usize) -> bool {
+        match self {
+            Edit::Insert { index, .. } => *index <= len,
+            Edit::Delete { index, len: n } => index.checked_add(*n).is_some_and(|end| end <= len),
+        }
+    }
+
     /// Applies the edit to `text`; false (and no change) if it does not fit.
     pub fn apply(&self, text: &mut Vec<char>) -> bool {
-        match self {
-            Edit::Insert { index, text: inserted } if *index <= text.len() => {
-                text.splice(*index..*index, inserted.chars());
-                true
-            }
-            Edit::Delete { index, len }
-                if index.checked_add(*len).is_some_and(|end| end <= text.len()) =>
-            {
-                text.drain(*index..*index + *len);
-                true
-            }
-            _ => false,
+        if !self.fits(text.len()) {
+            return false;
         }
+        match self {
+            Edit::Insert { index, text: inserted } => {
+                text.splice(*index..*index, inserted.chars());
+            }
+            Edit::Delete { index, len } => {
+                text.drain(*index..*index + *len);
+            }
+        }
+        true
     }
 }
 

@@ -278,11 +278,7 @@ impl Room {
         let len_then =
             concurrent.iter().fold(self.document.len() as isize, |len, edit| len - edit.delta());
         let len_then = len_then.max(0) as usize;
-        let fits = |edit: &Edit, len: usize| match edit {
-            Edit::Insert { index, .. } => *index <= len,
-            Edit::Delete { index, len: n } => index.checked_add(*n).is_some_and(|end| end <= len),
-        };
-        if !fits(&edit, len_then) {
+        if !edit.fits(len_then) {
             let (start, end) = match &edit {
                 Edit::Insert { index, .. } => (*index, *index),
                 Edit::Delete { index, len } => (*index, index.saturating_add(*len)),
@@ -306,7 +302,7 @@ impl Room {
         // Every piece must fit before any is applied, so an edit is applied whole or not at all.
         let mut len = self.document.len();
         for edit in &edits {
-            if !fits(edit, len) {
+            if !edit.fits(len) {
                 return Err(Refusal(
                     ErrorCode::OutOfRange,
                     "the transformed edit does not fit the text".into(),
