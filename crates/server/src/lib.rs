@@ -57,7 +57,6 @@ impl Default for Config {
 }
 
 /// The shared state of a running server.
-/// The shared state of a running server.
 struct App {
     config: Config,
     pool: Pool,
