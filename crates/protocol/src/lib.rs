@@ -12,12 +12,14 @@
 //! change without changing the wire.
 
 mod client;
+mod log;
 mod message;
 pub mod ot;
 mod room;
 
 pub use crate::{
     client::{ClientError, ThinClient},
+    log::{Change, LastRequest, Logged, RestoreError, RoomSnapshot},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
     room::{Broadcast, Limits, Reply, Room},
 };

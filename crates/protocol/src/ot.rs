@@ -9,7 +9,7 @@
 //! deleted once.
 
 /// One edit of a text, in code points.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Edit {
     Insert { index: usize, text: String },
     Delete { index: usize, len: usize },

@@ -7,7 +7,8 @@ use tandem_document::{Document, NodeId};
 use tandem_presence::{Cursor, Fields, Presence, User};
 
 use crate::{
-    ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView,
+    Change, ClientMessage, CursorView, ErrorCode, LastRequest, Logged, RequestId, RestoreError,
+    RoomSnapshot, ServerMessage, UserView,
     ot::{Edit, transform},
 };
 
@@ -37,13 +38,15 @@ impl Default for Limits {
     }
 }
 
-/// What to send after handling a frame.
+/// What to send after handling a frame, and what to persist before sending it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reply {
     /// Messages for the client that sent the frame, in order.
     pub to_sender: Vec<ServerMessage>,
     /// Messages for every other client of the document, in order.
     pub to_others: Vec<ServerMessage>,
+    /// The changes applied, to be stored durably before any of the messages is sent.
+    pub logged: Vec<Logged>,
 }
 
 /// A message for every client of the document except `except`.
@@ -61,19 +64,23 @@ struct Refusal(ErrorCode, String);
 /// The room is the source of truth. Each text edit arrives tagged with the revision its author
 /// had seen; the room transforms it against the edits applied since, applies it to the
 /// [`Document`], gives it the next revision, acknowledges it to the sender and broadcasts it to
-/// the others, with positions against the revision just before it.
+/// the others, with positions against the revision just before it. Every applied change is
+/// also handed out in [`Reply::logged`], so that the caller can store it before telling anyone.
 #[derive(Debug)]
 pub struct Room {
     id: String,
     document: Document,
     revision: u64,
-    /// The text edit of each of the last revisions (`None` for title and counter changes);
-    /// the last entry is `revision`.
-    history: VecDeque<Option<Edit>>,
+    /// The changes of the last revisions, the newest last (its revision is `revision`).
+    history: VecDeque<Logged>,
     /// The node id under which each client's edits enter the document.
     nodes: BTreeMap<String, NodeId>,
     presence: Presence,
     limits: Limits,
+    /// Each client's last request that changed something, to acknowledge a resend again.
+    requests: BTreeMap<String, LastRequest>,
+    /// Changes applied while handling the current frame.
+    logged: Vec<Logged>,
 }
 
 impl Room {
@@ -87,7 +94,72 @@ impl Room {
             nodes: BTreeMap::new(),
             presence: Presence::new(idle_after),
             limits,
+            requests: BTreeMap::new(),
+            logged: Vec::new(),
         }
+    }
+
+    /// Rebuilds a room from its last snapshot and the changes logged after it, which must
+    /// follow it revision by revision.
+    pub fn restore(
+        id: &str,
+        limits: Limits,
+        idle_after: Duration,
+        snapshot: Option<RoomSnapshot>,
+        log: Vec<Logged>,
+    ) -> Result<Room, RestoreError> {
+        let mut room = Room::new(id, limits, idle_after);
+        if let Some(snapshot) = snapshot {
+            let invalid = |reason: tandem_document::Error| RestoreError::Invalid {
+                revision: snapshot.revision,
+                reason: reason.to_string(),
+            };
+            // The snapshot's content enters under node 0; clients' nodes start at 1.
+            let node = NodeId(0);
+            if !snapshot.text.is_empty() {
+                room.document.insert(node, 0, &snapshot.text).map_err(invalid)?;
+            }
+            if !snapshot.title.is_empty() {
+                room.document.set_title(node, &snapshot.title).map_err(invalid)?;
+            }
+            for (name, value) in &snapshot.counters {
+                room.document.increment_counter(node, name, *value).map_err(invalid)?;
+            }
+            room.revision = snapshot.revision;
+            room.requests = snapshot.requests;
+        }
+        for entry in log {
+            if entry.revision != room.revision + 1 {
+                return Err(RestoreError::Gap {
+                    expected: room.revision + 1,
+                    found: entry.revision,
+                });
+            }
+            let revision = entry.revision;
+            room.replay(entry).map_err(|reason| RestoreError::Invalid { revision, reason })?;
+        }
+        room.logged.clear();
+        Ok(room)
+    }
+
+    /// The room's state now, to store as a snapshot.
+    pub fn snapshot(&self) -> RoomSnapshot {
+        RoomSnapshot {
+            revision: self.revision,
+            text: self.document.text(),
+            title: self.document.title().to_owned(),
+            counters: self
+                .document
+                .counters()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            requests: self.requests.clone(),
+        }
+    }
+
+    /// The clients in the room, by id.
+    pub fn members(&self) -> Vec<String> {
+        self.presence.users(&self.id).map(|(id, _)| id.to_owned()).collect()
     }
 
     pub fn id(&self) -> &str {
@@ -132,6 +204,7 @@ impl Room {
         Reply {
             to_sender: vec![welcome],
             to_others: self.presence_of(client, now).into_iter().collect(),
+            logged: Vec::new(),
         }
     }
 
@@ -140,7 +213,7 @@ impl Room {
         let left = self.presence.leave(&self.id, client).is_some();
         let to_others =
             if left { vec![ServerMessage::Leave { client_id: client.to_owned() }] } else { vec![] };
-        Reply { to_sender: vec![], to_others }
+        Reply { to_sender: vec![], to_others, logged: Vec::new() }
     }
 
     /// Handles a binary frame: refused, since the protocol is JSON text.
@@ -156,10 +229,12 @@ impl Room {
             Err((id, refusal)) => return error_reply(id, refusal),
         };
         let id = message.id().cloned();
-        match self.handle_message(client, message, now) {
+        let mut reply = match self.handle_message(client, message, now) {
             Ok(reply) => reply,
             Err(refusal) => error_reply(id, refusal),
-        }
+        };
+        reply.logged = std::mem::take(&mut self.logged);
+        reply
     }
 
     /// Users who have just gone idle, announced to the others.
@@ -204,10 +279,8 @@ impl Room {
                 let node = self.node(client);
                 self.document.set_title(node, &title).map_err(internal)?;
                 let title = self.document.title().to_owned();
-                let revision = self.commit(None);
-                let change =
-                    ServerMessage::SetTitle { client_id: client.to_owned(), revision, title };
-                Ok(self.changed(client, id, None, vec![change], now))
+                self.commit(client, id.clone(), Change::SetTitle { title });
+                Ok(self.changed(client, id, now))
             }
             ClientMessage::IncrementCounter { id, name, amount } => {
                 check_field("counter name", &name, max_field)?;
@@ -217,11 +290,8 @@ impl Room {
                 let node = self.node(client);
                 self.document.increment_counter(node, &name, amount).map_err(internal)?;
                 let value = self.document.counter(&name);
-                let revision = self.commit(None);
-                let client_id = client.to_owned();
-                let change =
-                    ServerMessage::IncrementCounter { client_id, revision, name, amount, value };
-                Ok(self.changed(client, id, Some(value), vec![change], now))
+                self.commit(client, id.clone(), Change::IncrementCounter { name, amount, value });
+                Ok(self.changed(client, id, now))
             }
             ClientMessage::CursorMove { line, column, .. } => {
                 let moved =
@@ -230,6 +300,7 @@ impl Room {
                 Ok(Reply {
                     to_sender: vec![],
                     to_others: self.presence_of(client, now).into_iter().collect(),
+                    logged: Vec::new(),
                 })
             }
             ClientMessage::PresenceUpdate { name, color, .. } => {
@@ -244,11 +315,14 @@ impl Room {
                 Ok(Reply {
                     to_sender: vec![],
                     to_others: self.presence_of(client, now).into_iter().collect(),
+                    logged: Vec::new(),
                 })
             }
-            ClientMessage::Ping { id } => {
-                Ok(Reply { to_sender: vec![ServerMessage::Pong { id }], to_others: vec![] })
-            }
+            ClientMessage::Ping { id } => Ok(Reply {
+                to_sender: vec![ServerMessage::Pong { id }],
+                to_others: vec![],
+                logged: Vec::new(),
+            }),
         }
     }
 
@@ -274,7 +348,8 @@ impl Room {
             return Err(Refusal(ErrorCode::StaleRevision, message));
         }
         let since = (revision - oldest) as usize;
-        let concurrent: Vec<&Edit> = self.history.iter().skip(since).flatten().collect();
+        let concurrent: Vec<Edit> =
+            self.history.iter().skip(since).filter_map(|entry| entry.change.edit()).collect();
         let len_then =
             concurrent.iter().fold(self.document.len() as isize, |len, edit| len - edit.delta());
         let len_then = len_then.max(0) as usize;
@@ -289,7 +364,7 @@ impl Room {
             return Err(Refusal(ErrorCode::OutOfRange, message));
         }
         let mut edits = vec![edit];
-        for other in concurrent {
+        for other in &concurrent {
             edits = transform(&edits, std::slice::from_ref(other)).0;
             if edits.len() > self.limits.max_pieces {
                 let message = format!(
@@ -311,62 +386,67 @@ impl Room {
             len = (len as isize + edit.delta()) as usize;
         }
         let node = self.node(client);
-        let mut changes = Vec::with_capacity(edits.len());
         for edit in edits {
-            let client_id = client.to_owned();
-            let change = match &edit {
-                Edit::Insert { index, text } => {
-                    self.document.insert(node, *index, text).map_err(internal)?;
-                    ServerMessage::Insert {
-                        client_id,
-                        revision: self.revision + 1,
-                        index: *index,
-                        text: text.clone(),
-                    }
-                }
-                Edit::Delete { index, len } => {
-                    self.document.delete(node, *index, *len).map_err(internal)?;
-                    ServerMessage::Delete {
-                        client_id,
-                        revision: self.revision + 1,
-                        index: *index,
-                        length: *len,
-                    }
-                }
-            };
-            self.commit(Some(edit));
-            changes.push(change);
+            match &edit {
+                Edit::Insert { index, text } => self.document.insert(node, *index, text).map(drop),
+                Edit::Delete { index, len } => self.document.delete(node, *index, *len).map(drop),
+            }
+            .map_err(internal)?;
+            self.commit(client, id.clone(), Change::from_edit(&edit));
         }
-        Ok(self.changed(client, id, None, changes, now))
+        Ok(self.changed(client, id, now))
     }
 
-    /// Records a new revision with its text edit, if any, and returns it.
-    fn commit(&mut self, edit: Option<Edit>) -> u64 {
+    /// Records an applied change as the next revision, and returns that revision.
+    fn commit(&mut self, author: &str, request: Option<RequestId>, change: Change) -> u64 {
         self.revision += 1;
-        self.history.push_back(edit);
+        let entry = Logged { revision: self.revision, author: author.to_owned(), request, change };
+        if let Some(id) = &entry.request {
+            let last = LastRequest { id: id.clone(), ack: entry.ack() };
+            self.requests.insert(entry.author.clone(), last);
+        }
+        self.history.push_back(entry.clone());
         while self.history.len() > self.limits.max_history {
             self.history.pop_front();
         }
+        self.logged.push(entry);
         self.revision
     }
 
-    /// The reply to an applied change: an ack (with a counter's new `value`) for the sender,
-    /// the changes for the others, and the sender's presence if this ended an idle spell.
-    fn changed(
-        &mut self,
-        client: &str,
-        id: Option<RequestId>,
-        value: Option<i64>,
-        mut changes: Vec<ServerMessage>,
-        now: Duration,
-    ) -> Reply {
-        let revision = self.revision;
+    /// Applies a logged change again, as it was applied the first time.
+    fn replay(&mut self, entry: Logged) -> Result<(), String> {
+        let node = self.node(&entry.author);
+        match &entry.change {
+            Change::Insert { index, text } => self.document.insert(node, *index, text).map(drop),
+            Change::Delete { index, length } => {
+                self.document.delete(node, *index, *length).map(drop)
+            }
+            Change::SetTitle { title } => self.document.set_title(node, title).map(drop),
+            Change::IncrementCounter { name, amount, .. } => {
+                self.document.increment_counter(node, name, *amount).map(drop)
+            }
+        }
+        .map_err(|error| error.to_string())?;
+        let Logged { author, request, change, .. } = entry;
+        self.commit(&author, request, change);
+        Ok(())
+    }
+
+    /// The reply to a change: an ack for the sender (the ack of the last revision it made, or of
+    /// the current revision if it changed nothing), the changes for the others, and the
+    /// sender's presence if this activity ended an idle spell.
+    fn changed(&mut self, client: &str, id: Option<RequestId>, now: Duration) -> Reply {
+        let ack = match self.logged.last() {
+            Some(last) => last.ack(),
+            None => ServerMessage::Ack { id, revision: self.revision, value: None },
+        };
+        let mut to_others: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
         let was_idle = self.presence.user(&self.id, client).is_some_and(User::reported_idle);
         let _ = self.presence.touch(&self.id, client, now);
         if was_idle {
-            changes.extend(self.presence_of(client, now));
+            to_others.extend(self.presence_of(client, now));
         }
-        Reply { to_sender: vec![ServerMessage::Ack { id, revision, value }], to_others: changes }
+        Reply { to_sender: vec![ack], to_others, logged: Vec::new() }
     }
 
     fn presence_of(&self, client: &str, now: Duration) -> Option<ServerMessage> {
@@ -418,5 +498,9 @@ fn internal(error: tandem_document::Error) -> Refusal {
 }
 
 fn error_reply(id: Option<RequestId>, Refusal(code, message): Refusal) -> Reply {
-    Reply { to_sender: vec![ServerMessage::Error { id, code, message }], to_others: vec![] }
+    Reply {
+        to_sender: vec![ServerMessage::Error { id, code, message }],
+        to_others: vec![],
+        logged: Vec::new(),
+    }
 }

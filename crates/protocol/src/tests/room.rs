@@ -349,3 +349,43 @@ fn a_change_from_the_server_that_does_not_fit_changes_nothing() {
     assert_eq!(ada.receive(bogus), Err(crate::ClientError::Diverged));
     assert_eq!((ada.text(), ada.revision()), ("ab".to_owned(), 0));
 }
+
+#[test]
+fn the_log_and_a_snapshot_rebuild_the_room() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    let mut log = Vec::new();
+    let mut snapshot = None;
+    type Step = Box<dyn Fn(&mut ThinClient) -> Option<ClientMessage>>;
+    let steps: Vec<Step> = vec![
+        Box::new(|c| c.insert(0, "héllo world").expect("fits")),
+        Box::new(|c| c.set_title("Plans")),
+        Box::new(|c| c.delete(1, 4).expect("fits")),
+        Box::new(|c| c.increment_counter("likes", 3)),
+        Box::new(|c| c.insert(0, ">").expect("fits")),
+        Box::new(|c| c.increment_counter("likes", -1)),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        let reply = act(&mut room, &mut ada, step);
+        log.extend(reply.logged);
+        if i == 2 {
+            snapshot = Some((room.snapshot(), log.len()));
+        }
+    }
+    assert_eq!(log.iter().map(|entry| entry.revision).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    let state = |room: &Room| {
+        let doc = room.document();
+        (doc.text(), doc.title().to_owned(), doc.counter("likes"), room.revision())
+    };
+    let replayed =
+        Room::restore("notes", Limits::default(), IDLE, None, log.clone()).expect("restores");
+    assert_eq!(state(&replayed), state(&room));
+    let (snapshot, covered) = snapshot.expect("taken");
+    let resumed =
+        Room::restore("notes", Limits::default(), IDLE, Some(snapshot), log[covered..].to_vec())
+            .expect("restores");
+    assert_eq!(state(&resumed), state(&room));
+    assert_eq!(state(&room), (">h world".to_owned(), "Plans".to_owned(), 2, 6));
+    let gap = Room::restore("notes", Limits::default(), IDLE, None, log[1..].to_vec());
+    assert_eq!(gap.err(), Some(crate::RestoreError::Gap { expected: 1, found: 2 }));
+}

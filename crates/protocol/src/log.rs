@@ -1,0 +1,127 @@
+//! What a room persists: each applied change with its author and request, and snapshots.
+//!
+//! A room's state is its last snapshot plus the changes logged after it, replayed in revision
+//! order ([`crate::Room::restore`]). The encoding is JSON, one record per change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{RequestId, ServerMessage, ot::Edit};
+
+/// One applied change, as the server applied it (positions against the revision before it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    Insert {
+        index: usize,
+        text: String,
+    },
+    Delete {
+        index: usize,
+        length: usize,
+    },
+    SetTitle {
+        title: String,
+    },
+    /// `value` is the counter's value after the change.
+    IncrementCounter {
+        name: String,
+        amount: i64,
+        value: i64,
+    },
+}
+
+impl Change {
+    pub(crate) fn from_edit(edit: &Edit) -> Change {
+        match edit {
+            Edit::Insert { index, text } => Change::Insert { index: *index, text: text.clone() },
+            Edit::Delete { index, len } => Change::Delete { index: *index, length: *len },
+        }
+    }
+
+    /// The text edit, for changes of the text.
+    pub(crate) fn edit(&self) -> Option<Edit> {
+        match self {
+            Change::Insert { index, text } => {
+                Some(Edit::Insert { index: *index, text: text.clone() })
+            }
+            Change::Delete { index, length } => Some(Edit::Delete { index: *index, len: *length }),
+            Change::SetTitle { .. } | Change::IncrementCounter { .. } => None,
+        }
+    }
+}
+
+/// A change in the log: its revision, who made it, and the request that carried it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    pub revision: u64,
+    pub author: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestId>,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+impl Logged {
+    /// The change as it is broadcast to the other clients.
+    pub fn message(&self) -> ServerMessage {
+        let (client_id, revision) = (self.author.clone(), self.revision);
+        match &self.change {
+            Change::Insert { index, text } => {
+                ServerMessage::Insert { client_id, revision, index: *index, text: text.clone() }
+            }
+            Change::Delete { index, length } => {
+                ServerMessage::Delete { client_id, revision, index: *index, length: *length }
+            }
+            Change::SetTitle { title } => {
+                ServerMessage::SetTitle { client_id, revision, title: title.clone() }
+            }
+            Change::IncrementCounter { name, amount, value } => ServerMessage::IncrementCounter {
+                client_id,
+                revision,
+                name: name.clone(),
+                amount: *amount,
+                value: *value,
+            },
+        }
+    }
+
+    /// The acknowledgement its author got.
+    pub fn ack(&self) -> ServerMessage {
+        let value = match &self.change {
+            Change::IncrementCounter { value, .. } => Some(*value),
+            _ => None,
+        };
+        ServerMessage::Ack { id: self.request.clone(), revision: self.revision, value }
+    }
+}
+
+/// The last change a client made with a request id: when the client resumes its session and
+/// resends that request, it is acknowledged again instead of applied twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRequest {
+    pub id: RequestId,
+    /// The acknowledgement it got.
+    pub ack: ServerMessage,
+}
+
+/// A room's state at one revision: what a restart needs besides the log after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    pub revision: u64,
+    pub text: String,
+    pub title: String,
+    pub counters: BTreeMap<String, i64>,
+    pub requests: BTreeMap<String, LastRequest>,
+}
+
+/// Why a room could not be rebuilt from its snapshot and log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    #[error("the log jumps from revision {expected} to {found}")]
+    Gap { expected: u64, found: u64 },
+    #[error("revision {revision} does not apply: {reason}")]
+    Invalid { revision: u64, reason: String },
+}
