@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-document", &["tandem-crdt"]),
     ("tandem-presence", &["tandem-document", "tandem-crdt"]),
     ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
+    ("tandem-store", &[]),
     ("tandem-traces", &[]),
     ("tandem-transport", &[]),
     (

@@ -1,0 +1,74 @@
+//! Durable storage for documents: per document, an append-only log of changes by revision, and
+//! a snapshot that covers a prefix of it.
+//!
+//! [`Store`] is the boundary: the server hands it [`Batch`]es and reads documents back with
+//! [`Store::load`]; another backend (PostgreSQL, an object store) plugs in behind the same
+//! trait. Records are opaque bytes here: the store knows revisions, not what changed.
+//! [`RedbStore`] is the embedded default, one crash-safe redb file that is fsynced on every
+//! commit; [`MemoryStore`] keeps everything in memory, for throwaway use and tests.
+//! Document ids are keys inside the one file, never file names.
+
+mod memory;
+mod redb_store;
+
+pub use crate::{memory::MemoryStore, redb_store::RedbStore};
+
+use std::path::PathBuf;
+
+/// One stored record: a log entry or a snapshot, at a revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub revision: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A document as stored: its snapshot, if any, and the log entries after it, by revision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub snapshot: Option<Record>,
+    pub log: Vec<Record>,
+}
+
+/// Writes committed together, in one durable transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Log entries to append, per document.
+    pub appends: Vec<(String, Record)>,
+    /// Snapshots to store; each replaces the document's snapshot and drops the log entries up
+    /// to its revision.
+    pub snapshots: Vec<(String, Record)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.appends.is_empty() && self.snapshots.is_empty()
+    }
+}
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store file could not be opened or created.
+    #[error("cannot open the store {}: {reason}", path.display())]
+    Open { path: PathBuf, reason: String },
+    /// The store file is damaged (truncated, overwritten, or not a store at all).
+    #[error("the store {} is corrupt: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    /// Reading or writing failed.
+    #[error("store {operation} failed: {reason}")]
+    Io { operation: &'static str, reason: String },
+}
+
+/// A durable home for documents.
+pub trait Store: Send + Sync + 'static {
+    /// Reads `doc`: its snapshot and the log after it. A document never stored is empty.
+    fn load(&self, doc: &str) -> Result<Stored, Error>;
+
+    /// Commits `batch` durably and atomically: when this returns `Ok`, all of it survives a
+    /// crash; when the process dies first, none of it is half there.
+    fn commit(&self, batch: &Batch) -> Result<(), Error>;
+}
+
+#[cfg(test)]
+mod tests;

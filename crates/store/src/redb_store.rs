@@ -1,0 +1,96 @@
+//! The embedded default: one redb file, crash-safe and fsynced on every commit.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use crate::{Batch, Error, Record, Store, Stored};
+
+/// Log entries by (document, revision).
+const LOG: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("log");
+/// Each document's snapshot: (revision, bytes).
+const SNAPSHOTS: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("snapshots");
+
+/// A store in one redb file.
+#[derive(Debug)]
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl RedbStore {
+    /// Opens the store at `path`, creating it if it does not exist. The whole file is checked
+    /// first: a truncated or damaged file is an error that names it, never a silent loss.
+    pub fn open(path: &Path) -> Result<RedbStore, Error> {
+        let mut builder = Database::builder();
+        builder.set_check_integrity_on_open(true);
+        let db = builder.create(path).map_err(|error| match error {
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+                Error::Corrupt { path: path.to_owned(), reason }
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(error))
+                if error.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                Error::Corrupt { path: path.to_owned(), reason: error.to_string() }
+            }
+            other => Error::Open { path: path.to_owned(), reason: other.to_string() },
+        })?;
+        let store = RedbStore { db, path: path.to_owned() };
+        // Create the tables, so that reads never meet a missing one.
+        store.commit(&Batch::default())?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn io(operation: &'static str) -> impl Fn(String) -> Error {
+    move |reason| Error::Io { operation, reason }
+}
+
+impl Store for RedbStore {
+    fn load(&self, doc: &str) -> Result<Stored, Error> {
+        let read = |error: String| Error::Io { operation: "read", reason: error };
+        let txn = self.db.begin_read().map_err(|e| read(e.to_string()))?;
+        let snapshots = txn.open_table(SNAPSHOTS).map_err(|e| read(e.to_string()))?;
+        let snapshot = snapshots.get(doc).map_err(|e| read(e.to_string()))?.map(|guard| {
+            let (revision, bytes) = guard.value();
+            Record { revision, bytes: bytes.to_vec() }
+        });
+        let after = snapshot.as_ref().map_or(0, |snapshot| snapshot.revision);
+        let log = txn.open_table(LOG).map_err(|e| read(e.to_string()))?;
+        let mut entries = Vec::new();
+        let range = log
+            .range((doc, after.saturating_add(1))..=(doc, u64::MAX))
+            .map_err(|e| read(e.to_string()))?;
+        for entry in range {
+            let (key, value) = entry.map_err(|e| read(e.to_string()))?;
+            entries.push(Record { revision: key.value().1, bytes: value.value().to_vec() });
+        }
+        Ok(Stored { snapshot, log: entries })
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<(), Error> {
+        let write = io("write");
+        let txn = self.db.begin_write().map_err(|e| write(e.to_string()))?;
+        {
+            let mut log = txn.open_table(LOG).map_err(|e| write(e.to_string()))?;
+            for (doc, record) in &batch.appends {
+                log.insert((doc.as_str(), record.revision), record.bytes.as_slice())
+                    .map_err(|e| write(e.to_string()))?;
+            }
+            let mut snapshots = txn.open_table(SNAPSHOTS).map_err(|e| write(e.to_string()))?;
+            for (doc, record) in &batch.snapshots {
+                snapshots
+                    .insert(doc.as_str(), (record.revision, record.bytes.as_slice()))
+                    .map_err(|e| write(e.to_string()))?;
+                // The snapshot covers the log up to its revision: drop that prefix.
+                log.retain_in((doc.as_str(), 0)..=(doc.as_str(), record.revision), |_, _| false)
+                    .map_err(|e| write(e.to_string()))?;
+            }
+        }
+        txn.commit().map_err(|e| write(e.to_string()))
+    }
+}
