@@ -32,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tandem-document",
             "tandem-crdt",
             "tandem-transport",
+            "tandem-store",
         ],
     ),
     ("xtask", &[]),

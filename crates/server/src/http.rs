@@ -113,6 +113,13 @@ impl App {
             Err((Refused::ShuttingDown, _)) => {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
             }
+            Err((Refused::Unavailable(error), _)) => {
+                tracing::error!(%doc, %error, "the document could not be loaded");
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the document could not be loaded\n",
+                );
+            }
         };
         let on_upgrade = hyper::upgrade::on(&mut request);
         let app = Arc::clone(self);

@@ -1,26 +1,31 @@
 //! The Tandem server: wires the protocol's rooms onto the WebSocket transport behind one HTTP
-//! port.
+//! port, and keeps every acknowledged change in the store.
 //!
 //! - `GET /ws/{doc}` upgrades to a WebSocket for document `doc` (see docs/protocol.md).
 //! - `GET /healthz` and `GET /status` answer plain HTTP.
 //!
-//! Policy lives here: which rooms exist, how client ids are given out, when idleness is
-//! checked, and how the server shuts down. Message handling lives in tandem-protocol and
-//! connection handling in tandem-transport.
+//! Policy lives here: which rooms are in memory, how client ids are given out, when idleness
+//! is checked, when changes are stored (before anyone hears of them, see [`outbox`]), and how
+//! the server shuts down. Message handling lives in tandem-protocol, connection handling in
+//! tandem-transport and storage in tandem-store.
 
 mod http;
+mod outbox;
+mod rooms;
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard, PoisonError, atomic::AtomicU64},
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError, atomic::AtomicU64},
     time::Duration,
 };
 
 use anyhow::Context;
 use dashmap::DashMap;
 use hyper_util::rt::TokioIo;
-use tandem_protocol::{Limits, Reply, Room};
-use tandem_transport::{Closed, Connection, Frame, Message, Pool};
+use tandem_protocol::Limits;
+use tandem_store::{MemoryStore, RedbStore, Store};
+use tandem_transport::{Closed, Connection, Frame, Pool};
 use tokio::{
     net::TcpListener,
     sync::{mpsc, watch},
@@ -28,13 +33,30 @@ use tokio::{
     time::Instant,
 };
 
+use crate::{
+    outbox::Outbox,
+    rooms::{LoadError, Slot, lock},
+};
+
+/// Where documents are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory only: lost when the server stops.
+    InMemory,
+    /// In the store file `tandem.redb` under this folder, created if missing.
+    Dir(PathBuf),
+}
+
 /// Everything the server can be told on its command line.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub bind: SocketAddr,
+    pub storage: Storage,
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long a document with no clients stays in memory.
+    pub unload_after: Duration,
     pub max_message_bytes: usize,
     /// Outgoing messages that may wait for one slow client before it is disconnected.
     pub queue_capacity: usize,
@@ -46,9 +68,11 @@ impl Default for Config {
         let transport = tandem_transport::Config::default();
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            storage: Storage::InMemory,
             heartbeat_interval: transport.heartbeat_interval,
             heartbeat_timeout: transport.heartbeat_timeout,
             idle_timeout: Duration::from_secs(5 * 60),
+            unload_after: Duration::from_secs(10 * 60),
             max_message_bytes: transport.max_message_bytes,
             queue_capacity: transport.queue_capacity,
             limits: Limits::default(),
@@ -60,7 +84,9 @@ impl Default for Config {
 struct App {
     config: Config,
     pool: Pool,
-    rooms: DashMap<String, Arc<Mutex<Room>>>,
+    store: Arc<dyn Store>,
+    outbox: Outbox,
+    rooms: DashMap<String, Arc<Mutex<Slot>>>,
     epoch: Instant,
     next_client: AtomicU64,
     /// Each WebSocket session holds a clone; shutdown drops this one and waits until the
@@ -70,10 +96,9 @@ struct App {
     stopping: watch::Receiver<bool>,
 }
 
-/// An open WebSocket session: its connection, its room, and its share in the shutdown wait.
+/// An open WebSocket session: its connection and its share in the shutdown wait.
 struct Session {
     connection: Connection,
-    room: Arc<Mutex<Room>>,
     _alive: mpsc::Sender<()>,
 }
 
@@ -82,6 +107,8 @@ enum Refused {
     /// The client id is already connected to the document.
     Taken,
     ShuttingDown,
+    /// The document could not be loaded from the store.
+    Unavailable(LoadError),
 }
 
 /// A running server.
@@ -91,11 +118,20 @@ pub struct Server {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     all_closed: mpsc::Receiver<()>,
+    writer: std::thread::JoinHandle<()>,
 }
 
 impl Server {
-    /// Binds the listener and starts serving in the background.
+    /// Opens the store, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let store: Arc<dyn Store> = match &config.storage {
+            Storage::InMemory => Arc::new(MemoryStore::new()),
+            Storage::Dir(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
+                Arc::new(RedbStore::open(&dir.join("tandem.redb"))?)
+            }
+        };
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -106,11 +142,14 @@ impl Server {
             queue_capacity: config.queue_capacity,
             max_message_bytes: config.max_message_bytes,
         });
+        let (outbox, writer) = Outbox::start(Arc::clone(&store), pool.clone());
         let (alive, all_closed) = mpsc::channel(1);
         let (stop, stopping) = watch::channel(false);
         let app = Arc::new(App {
             config,
             pool,
+            store,
+            outbox,
             rooms: DashMap::new(),
             epoch: Instant::now(),
             next_client: AtomicU64::new(1),
@@ -119,11 +158,17 @@ impl Server {
         });
         let tasks = vec![
             app.pool.spawn_keepalive(),
-            tokio::spawn(Arc::clone(&app).idle_ticker(stopping.clone())),
+            tokio::spawn(Arc::clone(&app).housekeeping(stopping.clone())),
             tokio::spawn(Arc::clone(&app).accept(listener, stopping)),
         ];
+        match &app.config.storage {
+            Storage::InMemory => tracing::info!("keeping documents in memory only"),
+            Storage::Dir(dir) => {
+                tracing::info!("storing documents in {}", dir.join("tandem.redb").display())
+            }
+        }
         tracing::info!("listening on {addr}");
-        Ok(Server { addr, app, stop, tasks, all_closed })
+        Ok(Server { addr, app, stop, tasks, all_closed, writer })
     }
 
     /// The address the server actually bound (useful with port 0).
@@ -131,9 +176,10 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting, closes every connection with a close frame, and waits for them to end.
+    /// Stops accepting, closes every connection with a close frame, waits for them to end, and
+    /// stores what is still queued.
     pub async fn shutdown(self) {
-        let Server { app, stop, tasks, mut all_closed, .. } = self;
+        let Server { app, stop, tasks, mut all_closed, writer, .. } = self;
         // No session opens from here on; then every open one is closed with 1001.
         drop(app.alive.lock().unwrap_or_else(PoisonError::into_inner).take());
         stop.send_replace(true);
@@ -143,6 +189,9 @@ impl Server {
         for task in tasks {
             task.abort();
         }
+        // The writer ends once the last handle to the outbox is gone and the queue is drained.
+        drop(app);
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     }
 }
 
@@ -156,6 +205,10 @@ impl App {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // Small real-time messages must not wait for Nagle's algorithm.
+                        if let Err(error) = stream.set_nodelay(true) {
+                            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+                        }
                         let app = Arc::clone(&self);
                         tokio::spawn(async move { app.serve_http(TokioIo::new(stream), peer).await });
                     }
@@ -166,22 +219,22 @@ impl App {
         }
     }
 
-    /// Announces users who have gone idle, a few times per idle timeout.
-    async fn idle_ticker(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let every =
-            (self.config.idle_timeout / 10).clamp(Duration::from_millis(5), Duration::from_secs(1));
+    /// Announces users who have gone idle and unloads unused documents, a few times per idle
+    /// timeout and unload delay.
+    async fn housekeeping(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let shortest = self.config.idle_timeout.min(self.config.unload_after);
+        let every = (shortest / 10).clamp(Duration::from_millis(5), Duration::from_secs(1));
         let mut ticker = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    let rooms: Vec<Arc<Mutex<Room>>> = self.rooms.iter().map(|entry| Arc::clone(entry.value())).collect();
-                    for room in rooms {
-                        let mut room = lock(&room);
-                        for broadcast in room.tick(self.now()) {
-                            let frame = Message::text(broadcast.message.to_json());
-                            self.pool.broadcast(room.id(), Some(&broadcast.except), &frame);
-                        }
+                    let slots: Vec<Arc<Mutex<Slot>>> = self.rooms.iter().map(|entry| Arc::clone(entry.value())).collect();
+                    for slot in slots {
+                        let mut slot = lock(&slot);
+                        let idle = slot.room.tick(self.now());
+                        self.announce(&mut slot, idle);
                     }
+                    self.unload_idle();
                 }
                 _ = stop.wait_for(|stop| *stop) => return,
             }
@@ -193,13 +246,14 @@ impl App {
     fn open(&self, doc: &str, client: &str) -> Result<Session, Refused> {
         let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let alive = alive.ok_or(Refused::ShuttingDown)?;
-        let room = self.room(doc);
-        let mut guard = lock(&room);
-        let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
-        let reply = guard.join(client, self.now());
-        self.dispatch(doc, client, reply);
-        drop(guard);
-        Ok(Session { connection, room, _alive: alive })
+        let opened = self.with_room(doc, |slot| {
+            let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
+            let reply = slot.room.join(client, self.now());
+            self.dispatch(slot, client, reply);
+            Ok(connection)
+        });
+        let connection = opened.map_err(Refused::Unavailable)??;
+        Ok(Session { connection, _alive: alive })
     }
 
     /// Runs an upgraded connection until it ends, then closes its session.
@@ -213,16 +267,19 @@ impl App {
         let (doc, client) =
             (session.connection.room().to_owned(), session.connection.client().to_owned());
         tracing::info!(%client, %doc, "connected");
-        let room = Arc::clone(&session.room);
         let closed = session
             .connection
             .run(socket, |frame| {
-                let mut room = lock(&room);
-                let reply = match frame {
-                    Frame::Text(text) => room.handle(&client, &text, self.now()),
-                    Frame::Binary => room.handle_binary(),
-                };
-                self.dispatch(&doc, &client, reply);
+                let handled = self.with_room(&doc, |slot| {
+                    let reply = match frame {
+                        Frame::Text(text) => slot.room.handle(&client, &text, self.now()),
+                        Frame::Binary => slot.room.handle_binary(),
+                    };
+                    self.dispatch(slot, &client, reply);
+                });
+                if let Err(error) = handled {
+                    tracing::error!(%client, %doc, %error, "the document could not be loaded");
+                }
             })
             .await;
         match &closed {
@@ -235,59 +292,35 @@ impl App {
     /// Unregisters a session's connection and takes its client out of the room, in one step
     /// under the room's lock: a reconnect with the same client id cannot slip in between.
     fn close(&self, session: Session) {
-        let Session { connection, room, _alive } = session;
+        let Session { connection, _alive } = session;
         let (doc, client) = (connection.room().to_owned(), connection.client().to_owned());
-        let mut room = lock(&room);
-        drop(connection);
-        let reply = room.leave(&client);
-        self.dispatch(&doc, &client, reply);
-    }
-
-    /// Sends a reply: to the sender, and to everyone else in the document.
-    fn dispatch(&self, doc: &str, client: &str, reply: Reply) {
-        for message in reply.to_sender {
-            self.pool.send(doc, client, Message::text(message.to_json()));
-        }
-        for message in reply.to_others {
-            self.pool.broadcast(doc, Some(client), &Message::text(message.to_json()));
-        }
-    }
-
-    /// The room of `doc`, created empty on first use.
-    fn room(&self, doc: &str) -> Arc<Mutex<Room>> {
-        let entry = self.rooms.entry(doc.to_owned()).or_insert_with(|| {
-            Arc::new(Mutex::new(Room::new(
-                doc,
-                self.config.limits.clone(),
-                self.config.idle_timeout,
-            )))
+        let closed = self.with_room(&doc, |slot| {
+            drop(connection);
+            let reply = slot.room.leave(&client);
+            self.dispatch(slot, &client, reply);
         });
-        Arc::clone(entry.value())
+        if let Err(error) = closed {
+            tracing::error!(%client, %doc, %error, "the document could not be loaded");
+        }
     }
 
-    /// `/status`: connections, and per document its clients, revision and length.
+    /// `/status`: connections, and per loaded document its clients, revision and length.
     fn status(&self) -> serde_json::Value {
-        let rooms: Vec<Arc<Mutex<Room>>> =
+        let slots: Vec<Arc<Mutex<Slot>>> =
             self.rooms.iter().map(|entry| Arc::clone(entry.value())).collect();
-        let mut documents: Vec<serde_json::Value> = rooms
+        let mut documents: Vec<serde_json::Value> = slots
             .iter()
-            .map(|room| {
-                let room = lock(room);
+            .map(|slot| {
+                let slot = lock(slot);
                 serde_json::json!({
-                    "id": room.id(),
-                    "clients": room.clients(),
-                    "revision": room.revision(),
-                    "length": room.document().len(),
+                    "id": slot.room.id(),
+                    "clients": slot.room.clients(),
+                    "revision": slot.room.revision(),
+                    "length": slot.room.document().len(),
                 })
             })
             .collect();
         documents.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
         serde_json::json!({ "connections": self.pool.connections(), "documents": documents })
     }
-}
-
-/// Locks a room. A panic while a room was locked would be a bug; the room's state is still
-/// consistent between messages, so the lock is taken over rather than poisoning the document.
-fn lock(room: &Mutex<Room>) -> MutexGuard<'_, Room> {
-    room.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,11 +3,11 @@
 //! Serves WebSocket editing sessions at `/ws/{doc}`, plus `/healthz` and `/status`, on one port.
 //! Ctrl-C or SIGTERM shut it down gracefully.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use tandem_server::{Config, Server};
+use tandem_server::{Config, Server, Storage};
 
 /// The Tandem collaborative document server.
 #[derive(Debug, Parser)]
@@ -16,6 +16,15 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "TANDEM_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Folder of the document store (one file, `tandem.redb`), created if missing.
+    #[arg(long, env = "TANDEM_DATA_DIR", default_value = "./tandem-data")]
+    data_dir: PathBuf,
+    /// Keep documents in memory only, losing them when the server stops.
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
+    /// Take a document with no clients out of memory after this long (it stays stored).
+    #[arg(long, default_value = "10m", value_parser = positive_duration)]
+    unload_after: Duration,
     /// How often to ping each connection.
     #[arg(long, default_value = "15s", value_parser = positive_duration)]
     heartbeat_interval: Duration,
@@ -38,8 +47,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let storage = if args.in_memory { Storage::InMemory } else { Storage::Dir(args.data_dir) };
     let config = Config {
         bind: args.bind,
+        storage,
+        unload_after: args.unload_after,
         heartbeat_interval: args.heartbeat_interval,
         heartbeat_timeout: args.heartbeat_timeout,
         idle_timeout: args.idle_timeout,

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod convergence;
+mod durability;
 mod editing;
 mod http;
 mod liveness;

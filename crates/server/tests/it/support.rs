@@ -177,3 +177,21 @@ async fn next_message(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -
         }
     }
 }
+
+/// A fresh folder under the system temp dir, removed when dropped.
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        let unique = format!("tandem-it-{name}-{}-{}", std::process::id(), rand::random::<u64>());
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

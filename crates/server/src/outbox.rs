@@ -1,0 +1,120 @@
+//! The outbox: every message leaves through here, after the changes before it are durable.
+//!
+//! Rooms queue [`Item`]s under their lock, so each room's items are in its order. A writer
+//! thread takes whatever has queued up, stores all the changes in one transaction (group
+//! commit: changes arriving during a commit go into the next), and only then sends the
+//! messages. An acknowledgement therefore never leaves before its change is on disk, and a
+//! client never hears of a change the store could lose.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+};
+
+use tandem_protocol::{Logged, RoomSnapshot, ServerMessage};
+use tandem_store::{Batch, Record, Store};
+use tandem_transport::{Message, Pool};
+use tokio::sync::mpsc;
+
+/// The most items one commit takes.
+const MAX_BATCH: usize = 4096;
+
+/// What one room has to store and then send.
+pub(crate) struct Item {
+    pub(crate) doc: String,
+    /// Changes to append to the document's log.
+    pub(crate) logged: Vec<Logged>,
+    /// A snapshot that replaces the log up to its revision.
+    pub(crate) snapshot: Option<RoomSnapshot>,
+    /// Messages and who gets them, fixed when the item was queued.
+    pub(crate) sends: Vec<(Vec<String>, ServerMessage)>,
+}
+
+/// The sending side; cheap to share.
+pub(crate) struct Outbox {
+    items: mpsc::UnboundedSender<Item>,
+    queued: AtomicU64,
+    done: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    /// Starts the writer thread.
+    pub(crate) fn start(store: Arc<dyn Store>, pool: Pool) -> (Outbox, JoinHandle<()>) {
+        let (items, receiver) = mpsc::unbounded_channel();
+        let done = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let done = Arc::clone(&done);
+            std::thread::Builder::new()
+                .name("tandem-writer".into())
+                .spawn(move || write(store.as_ref(), &pool, receiver, &done))
+                .unwrap_or_else(|error| panic!("cannot start the writer thread: {error}"))
+        };
+        (Outbox { items, queued: AtomicU64::new(0), done }, writer)
+    }
+
+    /// Queues an item; returns its number, which [`Outbox::done`] reaches once it is sent.
+    pub(crate) fn push(&self, item: Item) -> u64 {
+        let number = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.items.send(item).is_err() {
+            tracing::warn!("the writer has stopped; a message was dropped");
+        }
+        number
+    }
+
+    /// How many items have been stored and sent.
+    pub(crate) fn done(&self) -> u64 {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
+fn write(
+    store: &dyn Store,
+    pool: &Pool,
+    mut items: mpsc::UnboundedReceiver<Item>,
+    done: &AtomicU64,
+) {
+    while let Some(first) = items.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match items.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let writes = to_batch(&batch);
+        if !writes.is_empty()
+            && let Err(error) = store.commit(&writes)
+        {
+            // Fail-stop: nothing of this batch was acknowledged; a restart recovers the store.
+            tracing::error!(%error, "storing changes failed; stopping so that nothing unstored is acknowledged");
+            std::process::exit(1);
+        }
+        for item in &batch {
+            for (recipients, message) in &item.sends {
+                let frame = Message::text(message.to_json());
+                for client in recipients {
+                    pool.send(&item.doc, client, frame.clone());
+                }
+            }
+        }
+        done.fetch_add(batch.len() as u64, Ordering::SeqCst);
+    }
+}
+
+fn to_batch(items: &[Item]) -> Batch {
+    let mut batch = Batch::default();
+    for item in items {
+        for entry in &item.logged {
+            let bytes = serde_json::to_vec(entry).unwrap_or_default();
+            batch.appends.push((item.doc.clone(), Record { revision: entry.revision, bytes }));
+        }
+        if let Some(snapshot) = &item.snapshot {
+            let bytes = serde_json::to_vec(snapshot).unwrap_or_default();
+            batch.snapshots.push((item.doc.clone(), Record { revision: snapshot.revision, bytes }));
+        }
+    }
+    batch
+}

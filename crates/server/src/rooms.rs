@@ -1,0 +1,158 @@
+//! Rooms in memory: loaded from the store on first use, unloaded when nobody has used them for
+//! a while and everything they queued has been stored.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use tandem_protocol::{Broadcast, Logged, Reply, Room, RoomSnapshot};
+
+use crate::{App, outbox::Item};
+
+/// How many revisions pass between snapshots; each snapshot drops the log before it.
+const SNAPSHOT_EVERY: u64 = 1_000;
+
+/// A room and its bookkeeping, behind one lock.
+pub(crate) struct Slot {
+    pub(crate) room: Room,
+    /// The number of the last outbox item this room queued.
+    last_item: u64,
+    /// The revision of the last snapshot queued.
+    snapshot_at: u64,
+    /// Since when the room has had no client.
+    empty_since: Option<Duration>,
+    /// Set when the slot has been taken out of the map; whoever finds it so must look again.
+    unloaded: bool,
+}
+
+/// Why a document could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error(transparent)]
+    Store(#[from] tandem_store::Error),
+    #[error("document {doc}: a stored record does not decode: {reason}")]
+    Decode { doc: String, reason: String },
+    #[error("document {doc}: {source}")]
+    Restore { doc: String, source: tandem_protocol::RestoreError },
+}
+
+pub(crate) fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl App {
+    /// Runs `f` on the loaded room of `doc`, loading it first if needed.
+    pub(crate) fn with_room<T>(
+        &self,
+        doc: &str,
+        f: impl FnOnce(&mut Slot) -> T,
+    ) -> Result<T, LoadError> {
+        loop {
+            let slot = match self.rooms.get(doc).map(|entry| Arc::clone(entry.value())) {
+                Some(slot) => slot,
+                None => {
+                    let loaded = Arc::new(Mutex::new(self.load(doc)?));
+                    Arc::clone(self.rooms.entry(doc.to_owned()).or_insert(loaded).value())
+                }
+            };
+            let mut guard = lock(&slot);
+            if !guard.unloaded {
+                return Ok(f(&mut guard));
+            }
+        }
+    }
+
+    fn load(&self, doc: &str) -> Result<Slot, LoadError> {
+        let stored = self.store.load(doc)?;
+        let decode = |reason: serde_json::Error| LoadError::Decode {
+            doc: doc.to_owned(),
+            reason: reason.to_string(),
+        };
+        let snapshot: Option<RoomSnapshot> = stored
+            .snapshot
+            .as_ref()
+            .map(|record| serde_json::from_slice(&record.bytes))
+            .transpose()
+            .map_err(decode)?;
+        let log: Vec<Logged> = stored
+            .log
+            .iter()
+            .map(|record| serde_json::from_slice(&record.bytes))
+            .collect::<Result<_, _>>()
+            .map_err(decode)?;
+        let snapshot_at = snapshot.as_ref().map_or(0, |snapshot| snapshot.revision);
+        let (limits, idle) = (self.config.limits.clone(), self.config.idle_timeout);
+        let room = Room::restore(doc, limits, idle, snapshot, log)
+            .map_err(|source| LoadError::Restore { doc: doc.to_owned(), source })?;
+        if room.revision() > 0 {
+            tracing::info!(%doc, revision = room.revision(), "loaded");
+        }
+        Ok(Slot { room, last_item: 0, snapshot_at, empty_since: Some(self.now()), unloaded: false })
+    }
+
+    /// Queues a reply: stored first, then sent to the sender and to the others in the room now.
+    pub(crate) fn dispatch(&self, slot: &mut Slot, client: &str, reply: Reply) {
+        let others: Vec<String> =
+            slot.room.members().into_iter().filter(|member| member != client).collect();
+        let mut sends = Vec::with_capacity(reply.to_sender.len() + reply.to_others.len());
+        sends.extend(reply.to_sender.into_iter().map(|message| (vec![client.to_owned()], message)));
+        sends.extend(reply.to_others.into_iter().map(|message| (others.clone(), message)));
+        self.queue(slot, reply.logged, sends);
+    }
+
+    /// Queues idle announcements.
+    pub(crate) fn announce(&self, slot: &mut Slot, broadcasts: Vec<Broadcast>) {
+        let members = slot.room.members();
+        let sends = broadcasts
+            .into_iter()
+            .map(|Broadcast { except, message }| {
+                (members.iter().filter(|m| **m != except).cloned().collect(), message)
+            })
+            .collect();
+        self.queue(slot, Vec::new(), sends);
+    }
+
+    fn queue(
+        &self,
+        slot: &mut Slot,
+        logged: Vec<Logged>,
+        sends: Vec<(Vec<String>, tandem_protocol::ServerMessage)>,
+    ) {
+        if logged.is_empty() && sends.is_empty() {
+            return;
+        }
+        let revision = slot.room.revision();
+        let snapshot = (revision >= slot.snapshot_at + SNAPSHOT_EVERY).then(|| {
+            slot.snapshot_at = revision;
+            slot.room.snapshot()
+        });
+        slot.empty_since =
+            if slot.room.clients() == 0 { slot.empty_since.or(Some(self.now())) } else { None };
+        let doc = slot.room.id().to_owned();
+        slot.last_item = self.outbox.push(Item { doc, logged, snapshot, sends });
+    }
+
+    /// Takes out of memory the rooms nobody has used for `unload_after` whose queued items
+    /// have all been stored; they load again from the store when next needed.
+    pub(crate) fn unload_idle(&self) {
+        let now = self.now();
+        let slots: Vec<(String, Arc<Mutex<Slot>>)> = self
+            .rooms
+            .iter()
+            .map(|entry| (entry.key().clone(), Arc::clone(entry.value())))
+            .collect();
+        for (doc, slot) in slots {
+            let mut guard = lock(&slot);
+            let idle = guard.room.clients() == 0
+                && guard
+                    .empty_since
+                    .is_some_and(|since| now.saturating_sub(since) >= self.config.unload_after);
+            if idle && guard.last_item <= self.outbox.done() {
+                guard.unloaded = true;
+                self.rooms.remove_if(&doc, |_, current| Arc::ptr_eq(current, &slot));
+                tracing::info!(%doc, "unloaded");
+            }
+        }
+    }
+}

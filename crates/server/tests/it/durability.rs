@@ -1,0 +1,116 @@
+//! Durability: what was acknowledged survives a restart, an unload, compaction and a crash;
+//! a damaged store stops the server from starting.
+
+use std::time::Duration;
+
+use tandem_server::{Config, Server, Storage};
+
+use crate::support::{TempDir, TestServer, within};
+
+fn stored(dir: &TempDir) -> impl FnOnce(&mut Config) + '_ {
+    move |config| config.storage = Storage::Dir(dir.0.clone())
+}
+
+/// The document as a fresh client sees it: text, title, a counter and the revision.
+async fn state(server: &TestServer, doc: &str) -> (String, String, i64, u64) {
+    let client = server.connect(doc).await;
+    let thin = &client.thin;
+    (thin.text(), thin.title().to_owned(), thin.counter("likes"), thin.revision())
+}
+
+#[tokio::test]
+async fn a_restart_keeps_text_title_counters_and_revision() {
+    let dir = TempDir::new("restart");
+    let server = TestServer::start_with(stored(&dir)).await;
+    let mut ada = server.connect("notes").await;
+    ada.act(|c| c.insert(0, "héllo wörld").expect("fits")).await;
+    ada.act(|c| c.set_title("Plans")).await;
+    ada.act(|c| c.increment_counter("likes", 3)).await;
+    ada.act(|c| c.delete(1, 4).expect("fits")).await;
+    ada.sync().await;
+    let before = state(&server, "notes").await;
+    assert_eq!(before, ("h wörld".to_owned(), "Plans".to_owned(), 3, 4));
+    drop(ada);
+    server.shutdown().await;
+    let server = TestServer::start_with(stored(&dir)).await;
+    assert_eq!(state(&server, "notes").await, before);
+    // And editing carries on from there.
+    let mut bob = server.connect("notes").await;
+    bob.act(|c| c.insert(0, ">").expect("fits")).await;
+    bob.sync().await;
+    assert_eq!(bob.thin.revision(), 5);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unloaded_document_loads_again_from_the_store() {
+    for storage in ["memory", "disk"] {
+        let dir = TempDir::new("unload");
+        let server = TestServer::start_with(|config| {
+            config.unload_after = Duration::from_millis(50);
+            if storage == "disk" {
+                config.storage = Storage::Dir(dir.0.clone());
+            }
+        })
+        .await;
+        let mut ada = server.connect("notes").await;
+        ada.act(|c| c.insert(0, "kept").expect("fits")).await;
+        ada.sync().await;
+        drop(ada);
+        // Wait for the unload: the document disappears from /status.
+        within(async {
+            loop {
+                let (_, status) = server.get("/status").await;
+                if !status.contains("\"notes\"") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_eq!(server.document("notes").await, ("kept".to_owned(), 1), "{storage}");
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_compacted_store_restarts_to_the_same_document() {
+    let dir = TempDir::new("compact");
+    let server = TestServer::start_with(stored(&dir)).await;
+    let mut ada = server.connect("notes").await;
+    // Past one snapshot (every 1,000 revisions), with a tail of log after it.
+    for i in 0..1_250 {
+        ada.act(|c| c.insert(i % 7, "x").expect("fits")).await;
+        ada.sync().await;
+    }
+    ada.act(|c| c.delete(3, 100).expect("fits")).await;
+    ada.sync().await;
+    let before = state(&server, "notes").await;
+    assert_eq!((before.0.chars().count(), before.3), (1_150, 1_251));
+    drop(ada);
+    server.shutdown().await;
+    {
+        use tandem_store::Store;
+        let store = tandem_store::RedbStore::open(&dir.0.join("tandem.redb")).expect("opens");
+        let stored = store.load("notes").expect("loads");
+        assert_eq!(stored.snapshot.map(|snapshot| snapshot.revision), Some(1_000), "compacted at 1,000");
+        assert_eq!(stored.log.len(), 251, "the log holds only what follows the snapshot");
+    }
+    let server = TestServer::start_with(stored(&dir)).await;
+    assert_eq!(state(&server, "notes").await, before);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_damaged_store_stops_the_server_from_starting() {
+    let dir = TempDir::new("damaged");
+    std::fs::write(dir.0.join("tandem.redb"), vec![0x42; 8192]).expect("writes");
+    let config = Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        storage: Storage::Dir(dir.0.clone()),
+        ..Config::default()
+    };
+    let error = Server::start(config).await.err().expect("refuses to start");
+    let message = format!("{error:#}");
+    assert!(message.contains("tandem.redb") && message.contains("corrupt"), "{message}");
+}
