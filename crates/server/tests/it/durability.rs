@@ -93,7 +93,11 @@ async fn a_compacted_store_restarts_to_the_same_document() {
         use tandem_store::Store;
         let store = tandem_store::RedbStore::open(&dir.0.join("tandem.redb")).expect("opens");
         let stored = store.load("notes").expect("loads");
-        assert_eq!(stored.snapshot.map(|snapshot| snapshot.revision), Some(1_000), "compacted at 1,000");
+        assert_eq!(
+            stored.snapshot.map(|snapshot| snapshot.revision),
+            Some(1_000),
+            "compacted at 1,000"
+        );
         assert_eq!(stored.log.len(), 251, "the log holds only what follows the snapshot");
     }
     let server = TestServer::start_with(stored(&dir)).await;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod convergence;
+mod crash;
 mod durability;
 mod editing;
 mod http;
