@@ -5,7 +5,7 @@
 //! - `GET /healthz` and `GET /status` answer plain HTTP.
 //!
 //! Policy lives here: which rooms are in memory, how client ids are given out, when idleness
-//! is checked, when changes are stored (before anyone hears of them, see [`outbox`]), and how
+//! is checked, when changes are stored (before anyone hears of them; see `outbox.rs`), and how
 //! the server shuts down. Message handling lives in tandem-protocol, connection handling in
 //! tandem-transport and storage in tandem-store.
 
