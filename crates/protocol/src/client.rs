@@ -30,6 +30,12 @@ pub enum ClientError {
         "the server refused text change {id:?} ({code:?}: {message}); reconnect to resynchronise"
     )]
     Desynced { id: Option<RequestId>, code: ErrorCode, message: String },
+    /// After a reconnect the server's history no longer reached back to the client's revision:
+    /// the client starts again from the server's document, without these changes.
+    #[error(
+        "{changes} unacknowledged change(s) could not be placed after the reconnect and were dropped"
+    )]
+    Lost { changes: usize },
     /// A text edit after [`ClientError::Desynced`].
     #[error("the local text no longer matches the server's; reconnect to resynchronise")]
     NeedsResync,
@@ -69,6 +75,8 @@ pub struct ThinClient {
     next_id: u64,
     /// Set when a text change was refused: the local text has diverged from the server's.
     desynced: bool,
+    /// After a resumed reconnect, the revision the missed changes go up to.
+    catching_up: Option<u64>,
 }
 
 impl ThinClient {
@@ -91,6 +99,7 @@ impl ThinClient {
             buffer: VecDeque::new(),
             next_id: 1,
             desynced: false,
+            catching_up: None,
         })
     }
 
@@ -208,6 +217,14 @@ impl ThinClient {
         &mut self,
         message: ServerMessage,
     ) -> Result<Option<ClientMessage>, ClientError> {
+        let next = self.receive_one(message)?;
+        Ok(next.or_else(|| self.caught_up()))
+    }
+
+    fn receive_one(
+        &mut self,
+        message: ServerMessage,
+    ) -> Result<Option<ClientMessage>, ClientError> {
         match message {
             ServerMessage::Ack { id, revision, value } => {
                 let change = match self.in_flight.take() {
@@ -267,7 +284,9 @@ impl ThinClient {
             ServerMessage::Leave { client_id } => {
                 self.users.remove(&client_id);
             }
-            ServerMessage::Welcome { .. } | ServerMessage::Pong { .. } => {}
+            ServerMessage::Welcome { .. }
+            | ServerMessage::Resumed { .. }
+            | ServerMessage::Pong { .. } => {}
         }
         Ok(None)
     }
@@ -326,31 +345,33 @@ impl ThinClient {
 
     /// Sends the next buffered change if nothing is in flight.
     fn send_next(&mut self) -> Option<ClientMessage> {
-        if self.in_flight.is_some() {
+        if self.in_flight.is_some() || self.catching_up.is_some() {
             return None;
         }
-        let mut change = self.buffer.pop_front()?;
-        // A buffered text change split by a concurrent edit goes out one edit at a time.
+        let change = self.buffer.pop_front()?;
+        let n = self.next_id;
+        self.next_id += 1;
+        self.put_in_flight(n, change).or_else(|| self.send_next())
+    }
+
+    /// Makes `change` the one in flight under request `n`, and returns its message; `None` if
+    /// concurrent edits cancelled it. A text change split by a concurrent edit goes out one
+    /// edit at a time.
+    fn put_in_flight(&mut self, n: u64, mut change: Change) -> Option<ClientMessage> {
         if let Change::Text(edits) = &mut change
             && edits.len() > 1
         {
             let rest = edits.split_off(1);
             self.buffer.push_front(Change::Text(rest));
         }
-        let n = self.next_id;
-        self.next_id += 1;
         let (id, revision) = (Some(RequestId::from(n)), self.revision);
         let message = match &change {
-            Change::Text(edits) => match edits.first() {
-                Some(Edit::Insert { index, text }) => {
+            Change::Text(edits) => match edits.first()? {
+                Edit::Insert { index, text } => {
                     ClientMessage::Insert { id, revision, index: *index, text: text.clone() }
                 }
-                Some(Edit::Delete { index, len }) => {
+                Edit::Delete { index, len } => {
                     ClientMessage::Delete { id, revision, index: *index, length: *len }
-                }
-                None => {
-                    // Cancelled by concurrent edits: nothing to send.
-                    return self.send_next();
                 }
             },
             Change::Title(title) => ClientMessage::SetTitle { id, title: title.clone() },
@@ -360,6 +381,55 @@ impl ThinClient {
         };
         self.in_flight = Some((n, change));
         Some(message)
+    }
+
+    /// The path to reconnect with: the same document, client id and revision.
+    pub fn resume_path(&self) -> String {
+        format!("/ws/{}?client={}&since={}", self.doc, self.client_id, self.revision)
+    }
+
+    /// Takes the first message after a reconnect through [`ThinClient::resume_path`].
+    ///
+    /// After `resumed`, the missed changes follow (the client's own as acks); once they are
+    /// in, the change still in flight is sent again, with the same request id. After a full
+    /// `welcome` (the server's history no longer reached back), the client starts from it, and
+    /// its unacknowledged changes, which cannot be placed any more, are reported lost.
+    pub fn reconnected(
+        &mut self,
+        first: ServerMessage,
+    ) -> Result<Option<ClientMessage>, ClientError> {
+        match first {
+            ServerMessage::Resumed { revision, head, users, .. } => {
+                if revision != self.revision {
+                    return Err(ClientError::Diverged);
+                }
+                self.users = users.into_iter().map(|user| (user.client_id.clone(), user)).collect();
+                self.catching_up = Some(head);
+                Ok(self.caught_up())
+            }
+            welcome @ ServerMessage::Welcome { .. } => {
+                let lost = self.pending().count();
+                let next_id = self.next_id;
+                *self = ThinClient::new(welcome)?;
+                self.next_id = next_id;
+                if lost > 0 { Err(ClientError::Lost { changes: lost }) } else { Ok(None) }
+            }
+            _ => Err(ClientError::NotWelcome),
+        }
+    }
+
+    /// Ends the catch-up once the client is at the revision the server had when it resumed:
+    /// the change still in flight was not applied, so it goes out again.
+    fn caught_up(&mut self) -> Option<ClientMessage> {
+        let head = self.catching_up?;
+        if self.revision < head {
+            return None;
+        }
+        self.catching_up = None;
+        match self.in_flight.take() {
+            Some((n, change)) => self.put_in_flight(n, change).or_else(|| self.send_next()),
+            None => self.send_next(),
+        }
     }
 
     fn pending(&self) -> impl DoubleEndedIterator<Item = &Change> {

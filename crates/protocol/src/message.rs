@@ -134,6 +134,9 @@ pub enum ServerMessage {
         counters: BTreeMap<String, i64>,
         users: Vec<UserView>,
     },
+    /// The first message on a resumed connection: the changes after `revision` follow, up to
+    /// `head`, the document's revision now; the client's own changes among them come as acks.
+    Resumed { client_id: String, doc: String, revision: u64, head: u64, users: Vec<UserView> },
     /// The sender's change was applied; the document is now at `revision`. The ack of an
     /// `increment_counter` carries the counter's new `value`.
     Ack {

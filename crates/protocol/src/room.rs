@@ -1,7 +1,10 @@
 //! The server's half of the protocol: one document, the clients in it, and the handling of
 //! every frame they send. Sans-IO: frames in, messages out, time passed in.
 
-use std::{collections::BTreeMap, collections::VecDeque, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    time::Duration,
+};
 
 use tandem_document::{Document, NodeId};
 use tandem_presence::{Cursor, Fields, Presence, User};
@@ -81,6 +84,9 @@ pub struct Room {
     requests: BTreeMap<String, LastRequest>,
     /// Changes applied while handling the current frame.
     logged: Vec<Logged>,
+    /// Clients whose session resumed with `since`: they continue their request ids, so a
+    /// request repeating their last one is a resend, acknowledged again and not applied twice.
+    resumed: BTreeSet<String>,
 }
 
 impl Room {
@@ -96,6 +102,7 @@ impl Room {
             limits,
             requests: BTreeMap::new(),
             logged: Vec::new(),
+            resumed: BTreeSet::new(),
         }
     }
 
@@ -208,8 +215,50 @@ impl Room {
         }
     }
 
+    /// Adds `client` back after a reconnect, from its revision `since`: a `resumed` message,
+    /// then every change after `since` in order, the client's own as the acks it missed. `None`
+    /// when the history kept no longer reaches back to `since` (then [`Room::join`] instead).
+    pub fn resume(&mut self, client: &str, since: u64, now: Duration) -> Option<Reply> {
+        let oldest = self.revision - self.history.len() as u64;
+        if since < oldest || since > self.revision {
+            return None;
+        }
+        let mut reply = self.join(client, now);
+        let users = match reply.to_sender.pop() {
+            Some(ServerMessage::Welcome { users, .. }) => users,
+            _ => Vec::new(),
+        };
+        let head = self.revision;
+        let resumed = ServerMessage::Resumed {
+            client_id: client.to_owned(),
+            doc: self.id.clone(),
+            revision: since,
+            head,
+            users,
+        };
+        let missed: Vec<&Logged> = self.history.iter().skip((since - oldest) as usize).collect();
+        let mut to_sender = vec![resumed];
+        for (at, entry) in missed.iter().enumerate() {
+            if entry.author != client {
+                to_sender.push(entry.message());
+            } else if missed
+                .get(at + 1)
+                .is_none_or(|next| next.author != client || next.request != entry.request)
+            {
+                // One ack per request: a change applied in several pieces is acked at its last.
+                to_sender.push(entry.ack());
+            } else {
+                continue;
+            }
+        }
+        reply.to_sender = to_sender;
+        self.resumed.insert(client.to_owned());
+        Some(reply)
+    }
+
     /// Removes `client`; the others are told it left.
     pub fn leave(&mut self, client: &str) -> Reply {
+        self.resumed.remove(client);
         let left = self.presence.leave(&self.id, client).is_some();
         let to_others =
             if left { vec![ServerMessage::Leave { client_id: client.to_owned() }] } else { vec![] };
@@ -255,6 +304,24 @@ impl Room {
         now: Duration,
     ) -> Result<Reply, Refusal> {
         let max_field = self.limits.max_field_chars;
+        let changes = matches!(
+            message,
+            ClientMessage::Insert { .. }
+                | ClientMessage::Delete { .. }
+                | ClientMessage::SetTitle { .. }
+                | ClientMessage::IncrementCounter { .. }
+        );
+        if changes
+            && self.resumed.contains(client)
+            && let (Some(id), Some(last)) = (message.id(), self.requests.get(client))
+            && *id == last.id
+        {
+            return Ok(Reply {
+                to_sender: vec![last.ack.clone()],
+                to_others: vec![],
+                logged: vec![],
+            });
+        }
         match message {
             ClientMessage::Insert { id, revision, index, text } => {
                 if text.is_empty() {

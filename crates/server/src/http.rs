@@ -74,8 +74,8 @@ impl App {
         if !valid_id(doc, 128) {
             return plain(StatusCode::BAD_REQUEST, "a document id is 1-128 of A-Z a-z 0-9 . _ -\n");
         }
-        let requested = match client_param(request.uri().query()) {
-            Ok(client) => client,
+        let (requested, since) = match query(request.uri().query()) {
+            Ok(parsed) => parsed,
             Err(message) => return plain(StatusCode::BAD_REQUEST, message),
         };
         let headers = request.headers();
@@ -94,11 +94,11 @@ impl App {
         }
         let accept = derive_accept_key(key.as_bytes());
         let opened = match requested {
-            Some(client) => self.open(doc, &client).map_err(|refused| (refused, client)),
+            Some(client) => self.open(doc, &client, since).map_err(|refused| (refused, client)),
             None => loop {
                 let client = format!("c{}", self.next_client.fetch_add(1, Ordering::Relaxed));
                 // A resumed client may already hold this id; take the next one.
-                match self.open(doc, &client) {
+                match self.open(doc, &client, None) {
                     Err(Refused::Taken) => continue,
                     other => break other.map_err(|refused| (refused, client)),
                 }
@@ -157,18 +157,24 @@ pub(crate) fn valid_id(id: &str, max: usize) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// The `client` query parameter, if given and valid.
-fn client_param(query: Option<&str>) -> Result<Option<String>, &'static str> {
-    let mut client = None;
+/// The `client` and `since` query parameters, if given and valid. `since` resumes a session
+/// and so needs `client`.
+fn query(query: Option<&str>) -> Result<(Option<String>, Option<u64>), &'static str> {
+    let (mut client, mut since) = (None, None);
     for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
         if let Some(value) = pair.strip_prefix("client=") {
             if !valid_id(value, 64) {
                 return Err("a client id is 1-64 of A-Z a-z 0-9 . _ -\n");
             }
             client = Some(value.to_owned());
+        } else if let Some(value) = pair.strip_prefix("since=") {
+            since = Some(value.parse().map_err(|_| "since is a revision number\n")?);
         }
     }
-    Ok(client)
+    if since.is_some() && client.is_none() {
+        return Err("since resumes a session, so it needs client\n");
+    }
+    Ok((client, since))
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {

@@ -241,14 +241,17 @@ impl App {
         }
     }
 
-    /// Registers `client` in document `doc` and joins its room, queueing the welcome.
-    /// Done under the room's lock, so no change can be queued for the client before its welcome.
-    fn open(&self, doc: &str, client: &str) -> Result<Session, Refused> {
+    /// Registers `client` in document `doc` and joins its room, queueing the welcome, or, when
+    /// it resumes from revision `since` and the history reaches back, the changes it missed.
+    /// Done under the room's lock, so no change can be queued for the client before those.
+    fn open(&self, doc: &str, client: &str, since: Option<u64>) -> Result<Session, Refused> {
         let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let alive = alive.ok_or(Refused::ShuttingDown)?;
         let opened = self.with_room(doc, |slot| {
             let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
-            let reply = slot.room.join(client, self.now());
+            let now = self.now();
+            let resumed = since.and_then(|since| slot.room.resume(client, since, now));
+            let reply = resumed.unwrap_or_else(|| slot.room.join(client, now));
             self.dispatch(slot, client, reply);
             Ok(connection)
         });

@@ -58,6 +58,7 @@ fn every_example_in_protocol_md_is_a_message_and_every_message_has_one() {
         "leave",
         "pong",
         "presence",
+        "resumed",
         "set_title",
         "welcome",
     ];

@@ -389,3 +389,32 @@ fn the_log_and_a_snapshot_rebuild_the_room() {
     let gap = Room::restore("notes", Limits::default(), IDLE, None, log[1..].to_vec());
     assert_eq!(gap.err(), Some(crate::RestoreError::Gap { expected: 1, found: 2 }));
 }
+
+#[test]
+fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twice() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    let insert = ada.insert(0, "once").expect("fits").expect("sent");
+    let first = send(&mut room, "ada", &insert);
+    assert_eq!(json(&first.to_sender[0]), json!({"type": "ack", "id": 1, "revision": 1}));
+    // Without a resumed session the same id is a new request (a fresh client may reuse ids).
+    room.leave("ada");
+    let resumed = room.resume("ada", 0, secs(2)).expect("history reaches back");
+    let kinds: Vec<_> = resumed.to_sender.iter().map(|m| json(m)["type"].clone()).collect();
+    assert_eq!(
+        kinds,
+        [json!("resumed"), json!("ack")],
+        "its own missed change comes back as its ack"
+    );
+    let again = send(&mut room, "ada", &insert);
+    assert_eq!(again.to_sender, first.to_sender, "the same ack");
+    assert!(again.logged.is_empty() && again.to_others.is_empty(), "nothing applied");
+    assert_eq!((room.document().text(), room.revision()), ("once".to_owned(), 1));
+    // Too far back for the history kept: no resume.
+    let mut small = Room::new("notes", Limits { max_history: 1, ..Limits::default() }, IDLE);
+    let mut bob = join(&mut small, "bob");
+    act(&mut small, &mut bob, |c| c.insert(0, "a").expect("fits"));
+    act(&mut small, &mut bob, |c| c.insert(0, "b").expect("fits"));
+    assert!(small.resume("bob", 0, secs(1)).is_none());
+    assert!(small.resume("bob", 1, secs(1)).is_some());
+}

@@ -80,11 +80,44 @@ impl Sim {
         self.send(c, message);
     }
 
-    fn step(&mut self) {
+    /// Drops client `c`'s connection and reconnects it: what it sent may or may not have
+    /// reached the server (a random prefix did), and what the server sent and it had not read
+    /// is lost. It then resumes from its revision.
+    fn reconnect(&mut self, c: usize) {
+        let arrived = self.rng.random_range(0..=self.up[c].len());
+        for _ in 0..arrived {
+            self.deliver_up(c);
+        }
+        self.up[c].clear();
+        self.down[c].clear();
+        let id = self.clients[c].client_id().to_owned();
+        let left = self.room.leave(&id);
+        self.route(c, left);
+        let since = self.clients[c].revision();
+        let reply = self.room.resume(&id, since, secs(1)).expect("the history reaches back");
+        let mut to_sender = reply.to_sender.clone().into_iter();
+        let first = to_sender.next().expect("a first message");
+        let next = self.clients[c].reconnected(first).expect("resumes");
+        self.down[c].extend(to_sender);
+        self.send(c, next);
+        self.route(c, crate::Reply { to_sender: vec![], ..reply });
+    }
+
+    /// Queues a reply's messages for the others.
+    fn route(&mut self, from: usize, reply: crate::Reply) {
+        for (to, inbox) in self.down.iter_mut().enumerate() {
+            if to != from {
+                inbox.extend(reply.to_others.clone());
+            }
+        }
+    }
+
+    fn step(&mut self, reconnects: bool) {
         let c = self.rng.random_range(0..self.clients.len());
-        match self.rng.random_range(0..3) {
-            0 => self.random_edit(c),
-            1 => self.deliver_up(c),
+        match self.rng.random_range(0..40) {
+            0 if reconnects => self.reconnect(c),
+            0..=13 => self.random_edit(c),
+            14..=26 => self.deliver_up(c),
             _ => self.deliver_down(c),
         }
     }
@@ -121,10 +154,10 @@ impl Sim {
     }
 }
 
-fn run(seed: u64, clients: usize, steps: usize) {
+fn run(seed: u64, clients: usize, steps: usize, reconnects: bool) {
     let mut sim = Sim::new(seed, clients, "ABCD");
     for _ in 0..steps {
-        sim.step();
+        sim.step(reconnects);
     }
     sim.quiesce();
     sim.assert_converged();
@@ -135,14 +168,20 @@ proptest! {
 
     #[test]
     fn clients_converge_with_the_server(seed: u64, clients in 2usize..=6, steps in 0usize..300) {
-        run(seed, clients, steps);
+        run(seed, clients, steps, false);
+    }
+
+    #[test]
+    fn clients_that_reconnect_converge_with_every_change_applied_once(seed: u64, clients in 2usize..=5, steps in 0usize..300) {
+        run(seed, clients, steps, true);
     }
 }
 
 #[test]
 fn fixed_seeds_converge() {
     for seed in 0..30 {
-        run(seed, 5, 400);
+        run(seed, 5, 400, false);
+        run(seed, 5, 400, true);
     }
 }
 

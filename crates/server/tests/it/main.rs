@@ -8,4 +8,5 @@ mod durability;
 mod editing;
 mod http;
 mod liveness;
+mod reconnect;
 mod support;

@@ -195,3 +195,25 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+impl Client {
+    /// Drops the connection, whatever is in flight, and reconnects from the client's revision
+    /// (retrying while the server still holds the old connection), then resends what is due.
+    pub(crate) async fn reconnect(self, addr: SocketAddr) -> Client {
+        let Client { socket, mut thin } = self;
+        drop(socket);
+        let url = format!("ws://{addr}{}", thin.resume_path());
+        let mut socket = loop {
+            if let Ok((socket, _)) = within(tokio_tungstenite::connect_async(&url)).await {
+                break socket;
+            }
+        };
+        let first = next_message(&mut socket).await;
+        let next = thin.reconnected(first).expect("resumes");
+        let mut client = Client { socket, thin };
+        if let Some(message) = next {
+            client.send(&message).await;
+        }
+        client
+    }
+}
