@@ -17,13 +17,17 @@ usage: cargo xtask <task>
 
 tasks:
   ci     format check, clippy (warnings denied), tests, docs and tidy: what CI runs
-  tidy   layering of crates, file headers and manifest conventions";
+  tidy   layering of crates, file headers and manifest conventions
+  bench  the server's durable throughput and acknowledgement latency (release build)";
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1);
     match task.as_deref() {
         Some("ci") => ci(),
         Some("tidy") => tidy::check(&project_root()),
+        Some("bench") => {
+            cargo(&project_root(), &["run", "--release", "--locked", "-p", "tandem-bench"], &[])
+        }
         Some("help" | "--help" | "-h") | None => {
             #[allow(clippy::print_stdout, reason = "usage is the output")]
             {

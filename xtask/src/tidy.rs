@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-presence", &["tandem-document", "tandem-crdt"]),
     ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
     ("tandem-store", &[]),
+    ("tandem-bench", &["tandem-server", "tandem-protocol"]),
     ("tandem-traces", &[]),
     ("tandem-transport", &[]),
     (
