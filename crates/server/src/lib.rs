@@ -142,7 +142,7 @@ impl Server {
             queue_capacity: config.queue_capacity,
             max_message_bytes: config.max_message_bytes,
         });
-        let (outbox, writer) = Outbox::start(Arc::clone(&store), pool.clone());
+        let (outbox, writer) = Outbox::start(Arc::clone(&store));
         let (alive, all_closed) = mpsc::channel(1);
         let (stop, stopping) = watch::channel(false);
         let app = Arc::new(App {

@@ -8,7 +8,7 @@
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     thread::JoinHandle,
@@ -16,7 +16,7 @@ use std::{
 
 use tandem_protocol::{Logged, RoomSnapshot, ServerMessage};
 use tandem_store::{Batch, Record, Store};
-use tandem_transport::{Message, Pool};
+use tandem_transport::{Handle, Message};
 use tokio::sync::mpsc;
 
 /// The most items one commit takes.
@@ -29,39 +29,41 @@ pub(crate) struct Item {
     pub(crate) logged: Vec<Logged>,
     /// A snapshot that replaces the log up to its revision.
     pub(crate) snapshot: Option<RoomSnapshot>,
-    /// Messages and who gets them, fixed when the item was queued.
-    pub(crate) sends: Vec<(Vec<String>, ServerMessage)>,
+    /// Messages and the connections that get them, fixed when the item was queued.
+    pub(crate) sends: Vec<(Vec<Handle>, ServerMessage)>,
 }
 
 /// The sending side; cheap to share.
 pub(crate) struct Outbox {
-    items: mpsc::UnboundedSender<Item>,
-    queued: AtomicU64,
+    /// The channel and the number of items queued so far, together: an item's number and its
+    /// place in the channel are taken in one step, so `done` counts items in number order.
+    items: Mutex<(mpsc::UnboundedSender<Item>, u64)>,
     done: Arc<AtomicU64>,
 }
 
 impl Outbox {
     /// Starts the writer thread.
-    pub(crate) fn start(store: Arc<dyn Store>, pool: Pool) -> (Outbox, JoinHandle<()>) {
+    pub(crate) fn start(store: Arc<dyn Store>) -> (Outbox, JoinHandle<()>) {
         let (items, receiver) = mpsc::unbounded_channel();
         let done = Arc::new(AtomicU64::new(0));
         let writer = {
             let done = Arc::clone(&done);
             std::thread::Builder::new()
                 .name("tandem-writer".into())
-                .spawn(move || write(store.as_ref(), &pool, receiver, &done))
+                .spawn(move || write(store.as_ref(), receiver, &done))
                 .unwrap_or_else(|error| panic!("cannot start the writer thread: {error}"))
         };
-        (Outbox { items, queued: AtomicU64::new(0), done }, writer)
+        (Outbox { items: Mutex::new((items, 0)), done }, writer)
     }
 
     /// Queues an item; returns its number, which [`Outbox::done`] reaches once it is sent.
     pub(crate) fn push(&self, item: Item) -> u64 {
-        let number = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.items.send(item).is_err() {
+        let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+        items.1 += 1;
+        if items.0.send(item).is_err() {
             tracing::warn!("the writer has stopped; a message was dropped");
         }
-        number
+        items.1
     }
 
     /// How many items have been stored and sent.
@@ -70,12 +72,7 @@ impl Outbox {
     }
 }
 
-fn write(
-    store: &dyn Store,
-    pool: &Pool,
-    mut items: mpsc::UnboundedReceiver<Item>,
-    done: &AtomicU64,
-) {
+fn write(store: &dyn Store, mut items: mpsc::UnboundedReceiver<Item>, done: &AtomicU64) {
     while let Some(first) = items.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -95,8 +92,8 @@ fn write(
         for item in &batch {
             for (recipients, message) in &item.sends {
                 let frame = Message::text(message.to_json());
-                for client in recipients {
-                    pool.send(&item.doc, client, frame.clone());
+                for connection in recipients {
+                    connection.send(frame.clone());
                 }
             }
         }

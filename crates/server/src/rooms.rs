@@ -8,6 +8,8 @@ use std::{
 
 use tandem_protocol::{Broadcast, Logged, Reply, Room, RoomSnapshot};
 
+use tandem_transport::Handle;
+
 use crate::{App, outbox::Item};
 
 /// How many revisions pass between snapshots; each snapshot drops the log before it.
@@ -93,22 +95,32 @@ impl App {
 
     /// Queues a reply: stored first, then sent to the sender and to the others in the room now.
     pub(crate) fn dispatch(&self, slot: &mut Slot, client: &str, reply: Reply) {
-        let others: Vec<String> =
-            slot.room.members().into_iter().filter(|member| member != client).collect();
+        let doc = slot.room.id().to_owned();
+        let sender: Vec<Handle> = self.pool.handle(&doc, client).into_iter().collect();
+        let others = self.handles(slot, &doc, client);
         let mut sends = Vec::with_capacity(reply.to_sender.len() + reply.to_others.len());
-        sends.extend(reply.to_sender.into_iter().map(|message| (vec![client.to_owned()], message)));
+        sends.extend(reply.to_sender.into_iter().map(|message| (sender.clone(), message)));
         sends.extend(reply.to_others.into_iter().map(|message| (others.clone(), message)));
         self.queue(slot, reply.logged, sends);
     }
 
+    /// The connections of everyone in the room but `except`, as they are now: a message queued
+    /// for them never reaches a later connection that takes the same client id.
+    fn handles(&self, slot: &Slot, doc: &str, except: &str) -> Vec<Handle> {
+        let members = slot.room.members();
+        members
+            .iter()
+            .filter(|member| *member != except)
+            .filter_map(|member| self.pool.handle(doc, member))
+            .collect()
+    }
+
     /// Queues idle announcements.
     pub(crate) fn announce(&self, slot: &mut Slot, broadcasts: Vec<Broadcast>) {
-        let members = slot.room.members();
+        let doc = slot.room.id().to_owned();
         let sends = broadcasts
             .into_iter()
-            .map(|Broadcast { except, message }| {
-                (members.iter().filter(|m| **m != except).cloned().collect(), message)
-            })
+            .map(|Broadcast { except, message }| (self.handles(slot, &doc, &except), message))
             .collect();
         self.queue(slot, Vec::new(), sends);
     }
@@ -117,7 +129,7 @@ impl App {
         &self,
         slot: &mut Slot,
         logged: Vec<Logged>,
-        sends: Vec<(Vec<String>, tandem_protocol::ServerMessage)>,
+        sends: Vec<(Vec<Handle>, tandem_protocol::ServerMessage)>,
     ) {
         if logged.is_empty() && sends.is_empty() {
             return;

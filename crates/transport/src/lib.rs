@@ -223,6 +223,11 @@ impl Pool {
         }
     }
 
+    /// The connection of `client` in `room` now.
+    pub fn handle(&self, room: &str, client: &str) -> Option<Handle> {
+        self.connection(room, client).map(Handle)
+    }
+
     /// Asks the connection of `client` in `room` to close for `reason`.
     pub fn close(&self, room: &str, client: &str, reason: Closed) {
         if let Some(shared) = self.connection(room, client) {
@@ -316,6 +321,19 @@ impl Pool {
 
     fn now_ms(&self) -> u64 {
         self.inner.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// One connection, to queue messages for: unlike a client id, a handle never reaches a later
+/// connection that took the same id.
+#[derive(Clone, Debug)]
+pub struct Handle(Arc<Shared>);
+
+impl Handle {
+    /// Queues `message`; false if the connection is gone or its queue is full (then it is
+    /// disconnected as a slow consumer).
+    pub fn send(&self, message: Message) -> bool {
+        deliver(&self.0, message)
     }
 }
 
