@@ -59,6 +59,10 @@ pub struct Logged {
     pub author: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RequestId>,
+    /// Whether this is a later piece of the same request as the entry before it (a delete cut
+    /// into pieces by concurrent inserts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
     #[serde(flatten)]
     pub change: Change,
 }

@@ -84,6 +84,8 @@ pub struct Room {
     requests: BTreeMap<String, LastRequest>,
     /// Changes applied while handling the current frame.
     logged: Vec<Logged>,
+    /// Counter values, exactly: the document's counters saturate, these never overflow.
+    counters: BTreeMap<String, i64>,
     /// Clients whose session resumed with `since`: they continue their request ids, so a
     /// request repeating their last one is a resend, acknowledged again and not applied twice.
     resumed: BTreeSet<String>,
@@ -102,6 +104,7 @@ impl Room {
             limits,
             requests: BTreeMap::new(),
             logged: Vec::new(),
+            counters: BTreeMap::new(),
             resumed: BTreeSet::new(),
         }
     }
@@ -134,6 +137,7 @@ impl Room {
             }
             room.revision = snapshot.revision;
             room.requests = snapshot.requests;
+            room.counters = snapshot.counters;
         }
         for entry in log {
             if entry.revision != room.revision + 1 {
@@ -155,11 +159,7 @@ impl Room {
             revision: self.revision,
             text: self.document.text(),
             title: self.document.title().to_owned(),
-            counters: self
-                .document
-                .counters()
-                .map(|(name, value)| (name.to_owned(), value))
-                .collect(),
+            counters: self.counters.clone(),
             requests: self.requests.clone(),
         }
     }
@@ -201,11 +201,7 @@ impl Room {
             revision: self.revision,
             text: self.document.text(),
             title: self.document.title().to_owned(),
-            counters: self
-                .document
-                .counters()
-                .map(|(name, value)| (name.to_owned(), value))
-                .collect(),
+            counters: self.counters.clone(),
             users,
         };
         Reply {
@@ -241,10 +237,7 @@ impl Room {
         for (at, entry) in missed.iter().enumerate() {
             if entry.author != client {
                 to_sender.push(entry.message());
-            } else if missed
-                .get(at + 1)
-                .is_none_or(|next| next.author != client || next.request != entry.request)
-            {
+            } else if missed.get(at + 1).is_none_or(|next| !next.continued) {
                 // One ack per request: a change applied in several pieces is acked at its last.
                 to_sender.push(entry.ack());
             } else {
@@ -346,7 +339,7 @@ impl Room {
                 let node = self.node(client);
                 self.document.set_title(node, &title).map_err(internal)?;
                 let title = self.document.title().to_owned();
-                self.commit(client, id.clone(), Change::SetTitle { title });
+                self.commit(client, id.clone(), false, Change::SetTitle { title });
                 Ok(self.changed(client, id, now))
             }
             ClientMessage::IncrementCounter { id, name, amount } => {
@@ -354,10 +347,16 @@ impl Room {
                 if name.is_empty() {
                     return Err(Refusal(ErrorCode::InvalidMessage, "counter name is empty".into()));
                 }
+                // Exact arithmetic: a counter never saturates, so its stored value is its value.
+                let current = self.counters.get(&name).copied().unwrap_or(0);
+                let Some(value) = current.checked_add(amount) else {
+                    let message = format!("counter {name} would overflow");
+                    return Err(Refusal(ErrorCode::TooLarge, message));
+                };
                 let node = self.node(client);
                 self.document.increment_counter(node, &name, amount).map_err(internal)?;
-                let value = self.document.counter(&name);
-                self.commit(client, id.clone(), Change::IncrementCounter { name, amount, value });
+                let change = Change::IncrementCounter { name, amount, value };
+                self.commit(client, id.clone(), false, change);
                 Ok(self.changed(client, id, now))
             }
             ClientMessage::CursorMove { line, column, .. } => {
@@ -453,21 +452,36 @@ impl Room {
             len = (len as isize + edit.delta()) as usize;
         }
         let node = self.node(client);
-        for edit in edits {
+        for (piece, edit) in edits.into_iter().enumerate() {
             match &edit {
                 Edit::Insert { index, text } => self.document.insert(node, *index, text).map(drop),
                 Edit::Delete { index, len } => self.document.delete(node, *index, *len).map(drop),
             }
             .map_err(internal)?;
-            self.commit(client, id.clone(), Change::from_edit(&edit));
+            self.commit(client, id.clone(), piece > 0, Change::from_edit(&edit));
         }
         Ok(self.changed(client, id, now))
     }
 
     /// Records an applied change as the next revision, and returns that revision.
-    fn commit(&mut self, author: &str, request: Option<RequestId>, change: Change) -> u64 {
+    fn commit(
+        &mut self,
+        author: &str,
+        request: Option<RequestId>,
+        continued: bool,
+        change: Change,
+    ) -> u64 {
         self.revision += 1;
-        let entry = Logged { revision: self.revision, author: author.to_owned(), request, change };
+        if let Change::IncrementCounter { name, value, .. } = &change {
+            self.counters.insert(name.clone(), *value);
+        }
+        let entry = Logged {
+            revision: self.revision,
+            author: author.to_owned(),
+            request,
+            continued,
+            change,
+        };
         if let Some(id) = &entry.request {
             let last = LastRequest { id: id.clone(), ack: entry.ack() };
             self.requests.insert(entry.author.clone(), last);
@@ -494,8 +508,8 @@ impl Room {
             }
         }
         .map_err(|error| error.to_string())?;
-        let Logged { author, request, change, .. } = entry;
-        self.commit(&author, request, change);
+        let Logged { author, request, continued, change, .. } = entry;
+        self.commit(&author, request, continued, change);
         Ok(())
     }
 

@@ -1,10 +1,6 @@
 //! The HTTP side: routes, and the WebSocket upgrade handed to tokio-tungstenite.
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::{Arc, atomic::Ordering},
-};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use http_body_util::Full;
 use hyper::{
@@ -96,7 +92,7 @@ impl App {
         let opened = match requested {
             Some(client) => self.open(doc, &client, since).map_err(|refused| (refused, client)),
             None => loop {
-                let client = format!("c{}", self.next_client.fetch_add(1, Ordering::Relaxed));
+                let client = self.fresh_client_id();
                 // A resumed client may already hold this id; take the next one.
                 match self.open(doc, &client, None) {
                     Err(Refused::Taken) => continue,

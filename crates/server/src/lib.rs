@@ -200,6 +200,15 @@ impl App {
         self.epoch.elapsed()
     }
 
+    /// A client id no other client has had, even before a restart: the document remembers a
+    /// client's last request across restarts, and a reused id would inherit it.
+    fn fresh_client_id(&self) -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(self.next_client.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        format!("c{:016x}", hasher.finish())
+    }
+
     async fn accept(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
         loop {
             tokio::select! {

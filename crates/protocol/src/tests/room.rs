@@ -259,10 +259,15 @@ fn users_go_idle_after_the_threshold_and_come_back_on_activity() {
 fn counters_at_the_extremes_agree_between_client_and_server() {
     let mut room = room();
     let mut ada = join(&mut room, "ada");
-    for amount in [i64::MAX, i64::MAX, -1] {
-        act(&mut room, &mut ada, |c| c.increment_counter("n", amount));
-    }
-    assert_eq!(ada.counter("n"), room.document().counter("n"));
+    act(&mut room, &mut ada, |c| c.increment_counter("n", i64::MAX));
+    let over = ada.increment_counter("n", i64::MAX).expect("sent at once");
+    let refused = ada.receive(send(&mut room, "ada", &over).to_sender[0].clone());
+    assert!(
+        matches!(refused, Err(crate::ClientError::Rejected { code: ErrorCode::TooLarge, .. })),
+        "{refused:?}"
+    );
+    act(&mut room, &mut ada, |c| c.increment_counter("n", -1));
+    assert_eq!((ada.counter("n"), room.document().counter("n")), (i64::MAX - 1, i64::MAX - 1));
 }
 
 #[test]
@@ -417,4 +422,43 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
     act(&mut small, &mut bob, |c| c.insert(0, "b").expect("fits"));
     assert!(small.resume("bob", 0, secs(1)).is_none());
     assert!(small.resume("bob", 1, secs(1)).is_some());
+}
+
+#[test]
+fn a_counter_never_overflows_so_snapshot_and_log_agree() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    act(&mut room, &mut ada, |c| c.increment_counter("n", i64::MAX));
+    let reply = room.handle(
+        "ada",
+        &format!(r#"{{"type": "increment_counter", "name": "n", "amount": {}}}"#, i64::MAX),
+        secs(1),
+    );
+    assert_eq!(error_code(&reply).0, ErrorCode::TooLarge);
+    let snapshot = room.snapshot();
+    let mut log = Vec::new();
+    log.extend(act(&mut room, &mut ada, |c| c.increment_counter("n", -i64::MAX)).logged);
+    let restored =
+        Room::restore("notes", Limits::default(), IDLE, Some(snapshot), log).expect("restores");
+    let welcome =
+        |room: &mut Room| json(&room.join("probe", secs(2)).to_sender[0])["counters"]["n"].clone();
+    assert_eq!(welcome(&mut room), json!(0));
+    assert_eq!(welcome(&mut { restored }), json!(0));
+}
+
+#[test]
+fn resume_acks_every_request_once_even_without_ids() {
+    let mut room = room();
+    join(&mut room, "ada");
+    for text in ["a", "b"] {
+        let frame = format!(
+            r#"{{"type": "insert", "revision": {}, "index": 0, "text": "{text}"}}"#,
+            room.revision()
+        );
+        room.handle("ada", &frame, secs(1));
+    }
+    room.leave("ada");
+    let resumed = room.resume("ada", 0, secs(2)).expect("history reaches back");
+    let acks = resumed.to_sender.iter().filter(|m| matches!(m, ServerMessage::Ack { .. })).count();
+    assert_eq!(acks, 2);
 }

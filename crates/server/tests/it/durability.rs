@@ -118,3 +118,24 @@ async fn a_damaged_store_stops_the_server_from_starting() {
     let message = format!("{error:#}");
     assert!(message.contains("tandem.redb") && message.contains("corrupt"), "{message}");
 }
+
+#[tokio::test]
+async fn client_ids_given_out_after_a_restart_are_new_so_no_change_is_mistaken_for_a_resend() {
+    let dir = TempDir::new("ids");
+    let server = TestServer::start_with(stored(&dir)).await;
+    let mut ada = server.connect("notes").await;
+    ada.act(|c| c.insert(0, "A").expect("fits")).await;
+    ada.sync().await;
+    let ada_id = ada.id();
+    drop(ada);
+    server.shutdown().await;
+    let server = TestServer::start_with(stored(&dir)).await;
+    let bob = server.connect("notes").await;
+    assert_ne!(bob.id(), ada_id);
+    // Bob resumes (so resends would be deduplicated) and makes his first change.
+    let mut bob = bob.reconnect(server.addr()).await;
+    bob.act(|c| c.insert(0, "B").expect("fits")).await;
+    bob.sync().await;
+    assert_eq!(server.document("notes").await, ("BA".to_owned(), 2));
+    server.shutdown().await;
+}
