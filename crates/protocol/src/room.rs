@@ -139,6 +139,16 @@ impl Room {
             room.requests = snapshot.requests;
             room.counters = snapshot.counters;
         }
+        // Entries the snapshot already covers are not replayed; when they run up to it, they
+        // refill the history, so clients behind the snapshot can still catch up and be
+        // transformed against them.
+        let (covered, log): (Vec<Logged>, Vec<Logged>) =
+            log.into_iter().partition(|entry| entry.revision <= room.revision);
+        let consecutive = covered.windows(2).all(|pair| pair[1].revision == pair[0].revision + 1);
+        if consecutive && covered.last().is_some_and(|last| last.revision == room.revision) {
+            let skip = covered.len().saturating_sub(room.limits.max_history);
+            room.history.extend(covered.into_iter().skip(skip));
+        }
         for entry in log {
             if entry.revision != room.revision + 1 {
                 return Err(RestoreError::Gap {

@@ -27,8 +27,8 @@ pub(crate) struct Item {
     pub(crate) doc: String,
     /// Changes to append to the document's log.
     pub(crate) logged: Vec<Logged>,
-    /// A snapshot that replaces the log up to its revision.
-    pub(crate) snapshot: Option<RoomSnapshot>,
+    /// A snapshot to store, and the revision up to which the log may then be dropped.
+    pub(crate) snapshot: Option<(RoomSnapshot, u64)>,
     /// Messages and the connections that get them, fixed when the item was queued.
     pub(crate) sends: Vec<(Vec<Handle>, ServerMessage)>,
 }
@@ -108,9 +108,10 @@ fn to_batch(items: &[Item]) -> Batch {
             let bytes = serde_json::to_vec(entry).unwrap_or_default();
             batch.appends.push((item.doc.clone(), Record { revision: entry.revision, bytes }));
         }
-        if let Some(snapshot) = &item.snapshot {
+        if let Some((snapshot, truncate)) = &item.snapshot {
             let bytes = serde_json::to_vec(snapshot).unwrap_or_default();
             batch.snapshots.push((item.doc.clone(), Record { revision: snapshot.revision, bytes }));
+            batch.truncations.push((item.doc.clone(), *truncate));
         }
     }
     batch

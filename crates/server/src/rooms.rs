@@ -12,7 +12,8 @@ use tandem_transport::Handle;
 
 use crate::{App, outbox::Item};
 
-/// How many revisions pass between snapshots; each snapshot drops the log before it.
+/// How many revisions pass between snapshots; each lets the log drop what lies more than a
+/// history's worth behind it.
 const SNAPSHOT_EVERY: u64 = 1_000;
 
 /// A room and its bookkeeping, behind one lock.
@@ -135,9 +136,12 @@ impl App {
             return;
         }
         let revision = slot.room.revision();
+        // The log keeps a history's worth of changes behind each snapshot, for clients that
+        // come back from before it.
+        let keep = self.config.limits.max_history as u64;
         let snapshot = (revision >= slot.snapshot_at + SNAPSHOT_EVERY).then(|| {
             slot.snapshot_at = revision;
-            slot.room.snapshot()
+            (slot.room.snapshot(), revision.saturating_sub(keep))
         });
         slot.empty_since =
             if slot.room.clients() == 0 { slot.empty_since.or(Some(self.now())) } else { None };

@@ -22,7 +22,8 @@ pub struct Record {
     pub bytes: Vec<u8>,
 }
 
-/// A document as stored: its snapshot, if any, and the log entries after it, by revision.
+/// A document as stored: its snapshot, if any, and the log entries kept, by revision (these
+/// may reach back before the snapshot; see [`Batch::truncations`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stored {
     pub snapshot: Option<Record>,
@@ -34,14 +35,15 @@ pub struct Stored {
 pub struct Batch {
     /// Log entries to append, per document.
     pub appends: Vec<(String, Record)>,
-    /// Snapshots to store; each replaces the document's snapshot and drops the log entries up
-    /// to its revision.
+    /// Snapshots to store; each replaces the document's snapshot.
     pub snapshots: Vec<(String, Record)>,
+    /// Log entries to drop, per document: all up to and including the revision given.
+    pub truncations: Vec<(String, u64)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.appends.is_empty() && self.snapshots.is_empty()
+        self.appends.is_empty() && self.snapshots.is_empty() && self.truncations.is_empty()
     }
 }
 
@@ -62,7 +64,7 @@ pub enum Error {
 
 /// A durable home for documents.
 pub trait Store: Send + Sync + 'static {
-    /// Reads `doc`: its snapshot and the log after it. A document never stored is empty.
+    /// Reads `doc`: its snapshot and the log entries kept. A document never stored is empty.
     fn load(&self, doc: &str) -> Result<Stored, Error>;
 
     /// Commits `batch` durably and atomically: when this returns `Ok`, all of it survives a

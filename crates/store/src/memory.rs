@@ -32,9 +32,11 @@ impl Store for MemoryStore {
         }
         for (doc, snapshot) in &batch.snapshots {
             let stored = documents.entry(doc.clone()).or_default();
-            stored.log.retain(|entry| entry.revision > snapshot.revision);
             stored.snapshot =
                 Some(Record { revision: snapshot.revision, bytes: snapshot.bytes.clone() });
+        }
+        for (doc, upto) in &batch.truncations {
+            documents.entry(doc.clone()).or_default().log.retain(|entry| entry.revision > *upto);
         }
         Ok(())
     }

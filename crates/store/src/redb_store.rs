@@ -59,12 +59,9 @@ impl Store for RedbStore {
             let (revision, bytes) = guard.value();
             Record { revision, bytes: bytes.to_vec() }
         });
-        let after = snapshot.as_ref().map_or(0, |snapshot| snapshot.revision);
         let log = txn.open_table(LOG).map_err(|e| read(e.to_string()))?;
         let mut entries = Vec::new();
-        let range = log
-            .range((doc, after.saturating_add(1))..=(doc, u64::MAX))
-            .map_err(|e| read(e.to_string()))?;
+        let range = log.range((doc, 0)..=(doc, u64::MAX)).map_err(|e| read(e.to_string()))?;
         for entry in range {
             let (key, value) = entry.map_err(|e| read(e.to_string()))?;
             entries.push(Record { revision: key.value().1, bytes: value.value().to_vec() });
@@ -86,8 +83,9 @@ impl Store for RedbStore {
                 snapshots
                     .insert(doc.as_str(), (record.revision, record.bytes.as_slice()))
                     .map_err(|e| write(e.to_string()))?;
-                // The snapshot covers the log up to its revision: drop that prefix.
-                log.retain_in((doc.as_str(), 0)..=(doc.as_str(), record.revision), |_, _| false)
+            }
+            for (doc, upto) in &batch.truncations {
+                log.retain_in((doc.as_str(), 0)..=(doc.as_str(), *upto), |_, _| false)
                     .map_err(|e| write(e.to_string()))?;
             }
         }

@@ -36,26 +36,36 @@ fn exercise(store: &dyn Store) {
             ("notes".into(), record(2, "b")),
         ],
         snapshots: vec![],
+        truncations: vec![],
     };
     store.commit(&batch).expect("commits");
     store
-        .commit(&Batch { appends: vec![("notes".into(), record(3, "c"))], snapshots: vec![] })
+        .commit(&Batch {
+            appends: vec![("notes".into(), record(3, "c"))],
+            snapshots: vec![],
+            truncations: vec![],
+        })
         .expect("commits");
     let loaded = store.load("notes").expect("loads");
     assert_eq!(
         loaded,
         Stored { snapshot: None, log: vec![record(1, "a"), record(2, "b"), record(3, "c")] }
     );
-    // A snapshot at 2 replaces the log up to 2, in the same commit as a new entry.
+    // A snapshot at 2 and a truncation up to 1, in the same commit as a new entry: the entry at 2
+    // is kept behind the snapshot.
     let batch = Batch {
         appends: vec![("notes".into(), record(4, "d"))],
         snapshots: vec![("notes".into(), record(2, "ab"))],
+        truncations: vec![("notes".into(), 1)],
     };
     store.commit(&batch).expect("commits");
     let loaded = store.load("notes").expect("loads");
     assert_eq!(
         loaded,
-        Stored { snapshot: Some(record(2, "ab")), log: vec![record(3, "c"), record(4, "d")] }
+        Stored {
+            snapshot: Some(record(2, "ab")),
+            log: vec![record(2, "b"), record(3, "c"), record(4, "d")]
+        }
     );
     assert_eq!(
         store.load("plans").expect("loads").log,
@@ -79,7 +89,10 @@ fn the_redb_store_appends_compacts_and_survives_reopening() {
     let loaded = reopened.load("notes").expect("loads");
     assert_eq!(
         loaded,
-        Stored { snapshot: Some(record(2, "ab")), log: vec![record(3, "c"), record(4, "d")] }
+        Stored {
+            snapshot: Some(record(2, "ab")),
+            log: vec![record(2, "b"), record(3, "c"), record(4, "d")]
+        }
     );
 }
 
@@ -103,6 +116,7 @@ fn a_damaged_store_file_is_an_error_that_names_it() {
                 .commit(&Batch {
                     appends: vec![("notes".into(), record(revision, &"x".repeat(100)))],
                     snapshots: vec![],
+                    truncations: vec![],
                 })
                 .expect("commits");
         }

@@ -391,6 +391,12 @@ fn the_log_and_a_snapshot_rebuild_the_room() {
             .expect("restores");
     assert_eq!(state(&resumed), state(&room));
     assert_eq!(state(&room), (">h world".to_owned(), "Plans".to_owned(), 2, 6));
+    // With the log kept behind the snapshot, a client from before the snapshot can resume.
+    let mut behind =
+        Room::restore("notes", Limits::default(), IDLE, Some(room.snapshot()), log.clone())
+            .expect("restores");
+    assert_eq!(state(&behind), state(&room));
+    assert!(behind.resume("ada", 2, secs(3)).is_some(), "history reaches back past the snapshot");
     let gap = Room::restore("notes", Limits::default(), IDLE, None, log[1..].to_vec());
     assert_eq!(gap.err(), Some(crate::RestoreError::Gap { expected: 1, found: 2 }));
 }

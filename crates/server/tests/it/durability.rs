@@ -78,15 +78,15 @@ async fn a_compacted_store_restarts_to_the_same_document() {
     let dir = TempDir::new("compact");
     let server = TestServer::start_with(stored(&dir)).await;
     let mut ada = server.connect("notes").await;
-    // Past one snapshot (every 1,000 revisions), with a tail of log after it.
-    for i in 0..1_250 {
+    // Past two snapshots (every 1,000 revisions), with a tail of log after the last.
+    for i in 0..2_100 {
         ada.act(|c| c.insert(i % 7, "x").expect("fits")).await;
         ada.sync().await;
     }
     ada.act(|c| c.delete(3, 100).expect("fits")).await;
     ada.sync().await;
     let before = state(&server, "notes").await;
-    assert_eq!((before.0.chars().count(), before.3), (1_150, 1_251));
+    assert_eq!((before.0.chars().count(), before.3), (2_000, 2_101));
     drop(ada);
     server.shutdown().await;
     {
@@ -95,10 +95,15 @@ async fn a_compacted_store_restarts_to_the_same_document() {
         let stored = store.load("notes").expect("loads");
         assert_eq!(
             stored.snapshot.map(|snapshot| snapshot.revision),
-            Some(1_000),
-            "compacted at 1,000"
+            Some(2_000),
+            "compacted at 2,000"
         );
-        assert_eq!(stored.log.len(), 251, "the log holds only what follows the snapshot");
+        let first = stored.log.first().map(|record| record.revision);
+        assert_eq!(
+            (first, stored.log.len()),
+            (Some(1_001), 1_101),
+            "a history's worth is kept behind it"
+        );
     }
     let server = TestServer::start_with(stored(&dir)).await;
     assert_eq!(state(&server, "notes").await, before);
