@@ -198,13 +198,7 @@ impl Room {
 
     /// Adds `client`: a welcome with the whole document for it, its presence for the others.
     pub fn join(&mut self, client: &str, now: Duration) -> Reply {
-        self.presence.join(&self.id, client, now);
-        let users = self
-            .presence
-            .users(&self.id)
-            .filter(|(id, _)| *id != client)
-            .map(|(id, user)| view(id, user, now, self.presence.idle_after()))
-            .collect();
+        let (users, to_others) = self.enter(client, now);
         let welcome = ServerMessage::Welcome {
             client_id: client.to_owned(),
             doc: self.id.clone(),
@@ -214,11 +208,21 @@ impl Room {
             counters: self.counters.clone(),
             users,
         };
-        Reply {
-            to_sender: vec![welcome],
-            to_others: self.presence_of(client, now).into_iter().collect(),
-            logged: Vec::new(),
-        }
+        Reply { to_sender: vec![welcome], to_others, logged: Vec::new() }
+    }
+
+    /// Adds `client`'s presence: returns the others in the room, and the announcement of
+    /// `client` for them.
+    fn enter(&mut self, client: &str, now: Duration) -> (Vec<UserView>, Vec<ServerMessage>) {
+        self.presence.join(&self.id, client, now);
+        let idle_after = self.presence.idle_after();
+        let users = self
+            .presence
+            .users(&self.id)
+            .filter(|(id, _)| *id != client)
+            .map(|(id, user)| view(id, user, now, idle_after))
+            .collect();
+        (users, self.presence_of(client, now).into_iter().collect())
     }
 
     /// Adds `client` back after a reconnect, from its revision `since`: a `resumed` message,
@@ -229,11 +233,7 @@ impl Room {
         if since < oldest || since > self.revision {
             return None;
         }
-        let mut reply = self.join(client, now);
-        let users = match reply.to_sender.pop() {
-            Some(ServerMessage::Welcome { users, .. }) => users,
-            _ => Vec::new(),
-        };
+        let (users, to_others) = self.enter(client, now);
         let head = self.revision;
         let resumed = ServerMessage::Resumed {
             client_id: client.to_owned(),
@@ -250,11 +250,9 @@ impl Room {
             } else if missed.get(at + 1).is_none_or(|next| !next.continued) {
                 // One ack per request: a change applied in several pieces is acked at its last.
                 to_sender.push(entry.ack());
-            } else {
-                continue;
             }
         }
-        reply.to_sender = to_sender;
+        let reply = Reply { to_sender, to_others, logged: Vec::new() };
         self.resumed.insert(client.to_owned());
         Some(reply)
     }

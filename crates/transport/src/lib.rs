@@ -228,13 +228,6 @@ impl Pool {
         self.connection(room, client).map(Handle)
     }
 
-    /// Asks the connection of `client` in `room` to close for `reason`.
-    pub fn close(&self, room: &str, client: &str, reason: Closed) {
-        if let Some(shared) = self.connection(room, client) {
-            shared.request_close(reason);
-        }
-    }
-
     /// Number of live connections.
     pub fn connections(&self) -> usize {
         self.inner.rooms.iter().map(|clients| clients.len()).sum()
