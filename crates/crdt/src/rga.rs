@@ -10,13 +10,21 @@
 //! replica whatever order the elements arrived in.
 //!
 //! Internally the elements are stored as runs ([`Span`]s): consecutive ids of one node, each
-//! inserted right after the one before it, with one tombstone flag for the run. The public API
-//! speaks only of ids, visible indexes and [`RgaOp`]s, so the storage can change without
-//! touching callers.
+//! inserted right after the one before it, with one tombstone flag for the run. The runs sit in
+//! a B-tree ([`tree`]) that counts visible characters, with an index from ids to leaves, so
+//! every edit, local or remote, costs O(log n) in the number of runs; the visible text itself
+//! lives apart in a rope. The public API speaks only of ids, visible indexes and [`RgaOp`]s,
+//! so the storage can change without touching callers.
+
+mod index;
+mod tree;
 
 use std::fmt;
 
+use jumprope::JumpRope;
 use serde::{Deserialize, Serialize};
+
+use self::tree::{Pos, Tree};
 
 use crate::{Error, Id, IdRange, Merge, NodeId};
 
@@ -44,14 +52,13 @@ pub enum Outcome {
 }
 
 /// A run of elements: ids `id`, `id + 1`, ... of one node, each inserted right after the one
-/// before it, all visible or all tombstoned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// before it, all visible or all tombstoned. The text is not here: visible characters live in
+/// the rope, and tombstones need none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
     id: Id,
     after: Option<Id>,
-    /// Number of characters in `text`.
     len: usize,
-    text: String,
     deleted: bool,
 }
 
@@ -75,28 +82,6 @@ impl Span {
             && next.id.seq == self.id.seq + self.len as u64
             && next.after == Some(self.last())
     }
-
-    /// Byte offset of character `chars` in `text`.
-    fn byte_offset(&self, chars: usize) -> usize {
-        if self.text.len() == self.len {
-            return chars; // All ASCII.
-        }
-        self.text.char_indices().nth(chars).map_or(self.text.len(), |(at, _)| at)
-    }
-
-    /// Cuts the span before character `at` (0 < at < len) and returns the right part.
-    fn split_off(&mut self, at: usize) -> Span {
-        let text = self.text.split_off(self.byte_offset(at));
-        let right = Span {
-            id: self.id.plus(at),
-            after: Some(self.id.plus(at - 1)),
-            len: self.len - at,
-            text,
-            deleted: self.deleted,
-        };
-        self.len = at;
-        right
-    }
 }
 
 /// A replicated text: a sequence of characters that many replicas edit concurrently and that
@@ -104,7 +89,9 @@ impl Span {
 #[derive(Clone, Debug, Default)]
 pub struct Rga {
     /// The elements in text order, tombstones included.
-    spans: Vec<Span>,
+    tree: Tree,
+    /// The visible characters in order.
+    content: JumpRope,
     /// Number of visible characters.
     visible_len: usize,
     /// The highest sequence number of any element present.
@@ -139,12 +126,12 @@ impl Rga {
 
     /// Whether the element `id` is present (visible or tombstoned).
     pub fn contains(&self, id: Id) -> bool {
-        self.find(id).is_some()
+        id.seq <= self.max_seq && self.tree.present_from(id, 1) == 1
     }
 
     /// Whether `id` is present and tombstoned.
     pub fn is_deleted(&self, id: Id) -> Option<bool> {
-        self.find(id).map(|(span, _)| self.spans[span].deleted)
+        self.tree.find(id).map(|pos| self.tree.span(pos.leaf, pos.slot).deleted)
     }
 
     /// Number of operations waiting for elements that have not arrived.
@@ -152,27 +139,25 @@ impl Rga {
         self.pending.len()
     }
 
+    /// Number of runs the elements are stored as: memory grows with this, not with the
+    /// number of characters ever typed.
+    pub fn span_count(&self) -> usize {
+        self.tree.span_count()
+    }
+
     /// The id of the visible character at `index`.
     pub fn id_at(&self, index: usize) -> Option<Id> {
         if index >= self.visible_len {
             return None;
         }
-        let (span, offset) = self.locate(index);
-        Some(self.spans[span].id.plus(offset))
+        let (pos, _) = self.tree.locate(index);
+        Some(self.tree.span(pos.leaf, pos.slot).id.plus(pos.offset))
     }
 
     /// The visible index of element `id`: its index when visible; for a tombstone, the index
     /// the next visible character has. `None` when `id` is not present.
     pub fn index_of(&self, id: Id) -> Option<usize> {
-        let mut index = 0;
-        for span in &self.spans {
-            if span.contains(id) {
-                let offset = if span.deleted { 0 } else { (id.seq - span.id.seq) as usize };
-                return Some(index + offset);
-            }
-            index += span.visible_len();
-        }
-        None
+        self.tree.find(id).map(|pos| self.tree.visible_index(pos))
     }
 
     /// Inserts `text` at visible `index` as a local edit. The characters take the ids `id`,
@@ -191,13 +176,14 @@ impl Rga {
         }
         id.checked_add(len as u64 - 1).ok_or(Error::SeqOverflow { id })?;
         // The new run is newer than everything present, so it goes right after its reference.
-        let (after, at) = if index == 0 {
-            (None, (0, 0))
+        let (after, pos) = if index == 0 {
+            (None, self.tree.start())
         } else {
-            let (span, offset) = self.locate(index - 1);
-            (Some(self.spans[span].id.plus(offset)), (span, offset + 1))
+            let (pos, _) = self.tree.locate(index - 1);
+            let reference = self.tree.span(pos.leaf, pos.slot).id.plus(pos.offset);
+            (Some(reference), Pos { offset: pos.offset + 1, ..pos })
         };
-        self.place(at, Span { id, after, len, text: text.to_owned(), deleted: false });
+        self.place(pos, index, Span { id, after, len, deleted: false }, text);
         Ok(RgaOp::Insert { id, after, text: text.to_owned() })
     }
 
@@ -208,32 +194,26 @@ impl Rga {
             return Err(Error::Empty);
         }
         let end = index.checked_add(len).filter(|&end| end <= self.visible_len);
-        let Some(end) = end else {
+        if end.is_none() {
             return Err(Error::RangeOutOfRange {
                 start: index,
                 end: index.saturating_add(len),
                 len: self.visible_len,
             });
-        };
-        let (mut span, mut offset) = self.locate(index);
-        let first = span;
-        let mut ops = Vec::new();
-        let mut remaining = end - index;
-        while remaining > 0 {
-            if self.spans[span].deleted {
-                span += 1;
-                offset = 0;
-                continue;
-            }
-            let take = remaining.min(self.spans[span].len - offset);
-            let target = IdRange { start: self.spans[span].id.plus(offset), len: take as u64 };
-            span = self.tombstone(span, offset, take);
-            ops.push(RgaOp::Delete { target });
-            remaining -= take;
-            span += 1;
-            offset = 0;
         }
-        self.coalesce(first, span);
+        let mut ops = Vec::new();
+        let mut remaining = len;
+        while remaining > 0 {
+            // The characters after a deleted piece move down to `index`.
+            let (pos, _) = self.tree.locate(index);
+            let span = self.tree.span(pos.leaf, pos.slot);
+            let take = remaining.min(span.len - pos.offset);
+            ops.push(RgaOp::Delete {
+                target: IdRange { start: span.id.plus(pos.offset), len: take as u64 },
+            });
+            self.tombstone(pos, index, take);
+            remaining -= take;
+        }
         Ok(ops)
     }
 
@@ -248,16 +228,24 @@ impl Rga {
             }
             return Ok(Outcome::Pending);
         };
-        if outcome == Outcome::Applied {
+        if outcome == Outcome::Applied && !self.pending.is_empty() {
             self.drain_pending();
         }
         Ok(outcome)
     }
 
+    /// Whether every element of `range` is present.
+    pub fn contains_range(&self, range: IdRange) -> bool {
+        range.start.seq <= self.max_seq
+            && self.tree.present_from(range.start, range.len) == range.len
+    }
+
     /// Applies a valid operation if everything it refers to is present; `None` otherwise.
     fn try_apply(&mut self, op: &RgaOp) -> Result<Option<Outcome>, Error> {
         match op {
-            RgaOp::Insert { id, after, text } => self.integrate_run(*id, *after, text),
+            RgaOp::Insert { id, after, text } => {
+                self.integrate_run(*id, *after, text.chars().count(), Some(text))
+            }
             RgaOp::Delete { target } => {
                 if !self.contains_range(*target) {
                     return Ok(None);
@@ -267,27 +255,39 @@ impl Rga {
         }
     }
 
-    /// Integrates the run `text` with ids from `id`, whose first character follows `after`.
-    /// The characters already present are skipped; `None` if the reference is missing.
+    /// Integrates the run of `len` elements with ids from `id`, whose first element follows
+    /// `after`: visible characters `text`, or tombstones when `text` is `None`. The elements
+    /// already present are skipped; `None` if the reference is missing.
     fn integrate_run(
         &mut self,
         id: Id,
         after: Option<Id>,
-        text: &str,
+        len: usize,
+        text: Option<&str>,
     ) -> Result<Option<Outcome>, Error> {
-        let len = text.chars().count();
-        let fresh = self.missing_suffix(id, len);
-        if fresh > 0 {
-            // Ids of one run are present as a prefix or not at all.
-            let first = id.plus(len - fresh);
-            if self.overlaps(IdRange { start: first, len: fresh as u64 }) {
-                return Err(Error::IdsInUse { id: first });
-            }
-            if after.is_some_and(|after| !self.contains(after)) {
-                return Ok(None);
-            }
+        let present =
+            if id.seq > self.max_seq { 0 } else { self.tree.present_from(id, len as u64) };
+        let fresh = len - present as usize;
+        if fresh == 0 {
+            return Ok(Some(Outcome::Duplicate));
         }
-        Ok(Some(self.integrate_suffix(id, after, text, fresh)))
+        // Ids of one run are present as a prefix or not at all.
+        let skip = len - fresh;
+        let first = id.plus(skip);
+        if first.seq <= self.max_seq && self.tree.overlaps(first, fresh as u64) {
+            return Err(Error::IdsInUse { id: first });
+        }
+        let after = if skip == 0 { after } else { Some(id.plus(skip - 1)) };
+        if after.is_some_and(|after| !self.contains(after)) {
+            return Ok(None);
+        }
+        let text = text.map(|text| {
+            let at = text.char_indices().nth(skip).map_or(text.len(), |(at, _)| at);
+            &text[at..]
+        });
+        let span = Span { id: first, after, len: fresh, deleted: text.is_none() };
+        self.integrate(span, text.unwrap_or_default());
+        Ok(Some(Outcome::Applied))
     }
 
     /// Retries pending operations until none of them can make progress. An operation that has
@@ -307,106 +307,49 @@ impl Rga {
         }
     }
 
-    /// Whether any element of `range` is present.
-    fn overlaps(&self, range: IdRange) -> bool {
-        let (start, end) = (range.start.seq, range.start.seq + range.len);
-        self.spans.iter().any(|span| {
-            span.id.node == range.start.node
-                && span.id.seq < end
-                && start < span.id.seq + span.len as u64
-        })
-    }
-
-    /// How many trailing characters of the run `id..id + len` are not present yet.
-    /// Within a run each character refers to the one before it, so the present ones always
-    /// form a prefix.
-    fn missing_suffix(&self, id: Id, len: usize) -> usize {
-        let mut present = 0;
-        while present < len {
-            match self.find(id.plus(present)) {
-                Some((span, offset)) => present += self.spans[span].len - offset,
-                None => break,
-            }
-        }
-        len.saturating_sub(present)
-    }
-
-    /// Integrates the last `fresh` characters of the run `id..` (whose first character follows
-    /// `after`); the characters before them are already present.
-    fn integrate_suffix(&mut self, id: Id, after: Option<Id>, text: &str, fresh: usize) -> Outcome {
-        if fresh == 0 {
-            return Outcome::Duplicate;
-        }
-        let len = text.chars().count();
-        let skip = len - fresh;
-        let (id, after, text) = if skip == 0 {
-            (id, after, text)
-        } else {
-            let at = text.char_indices().nth(skip).map_or(text.len(), |(at, _)| at);
-            (id.plus(skip), Some(id.plus(skip - 1)), &text[at..])
-        };
-        self.integrate(Span { id, after, len: fresh, text: text.to_owned(), deleted: false });
-        Outcome::Applied
-    }
-
     /// Places a new run whose reference is present: right after the reference, past every
     /// element newer than the run.
-    fn integrate(&mut self, new: Span) {
-        let (mut span, mut offset) = match new.after {
-            None => (0, 0),
+    fn integrate(&mut self, new: Span, text: &str) {
+        let mut pos = match new.after {
+            None => self.tree.start(),
             Some(after) => {
-                let (span, offset) = self.find(after).expect("reference is present");
-                (span, offset + 1)
+                let pos = self.tree.find(after).expect("reference is present");
+                Pos { offset: pos.offset + 1, ..pos }
             }
         };
-        loop {
-            if span < self.spans.len() && offset == self.spans[span].len {
-                span += 1;
-                offset = 0;
-            }
-            // Elements of a span only get newer along it, so one comparison decides the rest.
-            if span < self.spans.len() && self.spans[span].id.plus(offset) > new.id {
-                span += 1;
-                offset = 0;
+        while let Some(span) = self.tree.get(pos.leaf, pos.slot) {
+            if pos.offset == span.len {
+                match self.tree.next_span(pos) {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            } else if span.id.plus(pos.offset) > new.id {
+                // Elements of a span only get newer along it: skip the rest of it.
+                pos.offset = span.len;
             } else {
                 break;
             }
         }
-        self.place((span, offset), new);
+        let at = self.tree.visible_index(pos);
+        self.place(pos, at, new, text);
     }
 
-    /// Puts a new run at `(span, offset)`: before the element at that position, or at the end.
-    fn place(&mut self, (span, offset): (usize, usize), new: Span) {
-        self.max_seq = self.max_seq.max(new.last().seq);
-        self.visible_len += new.visible_len();
-        let mut at = span;
-        if offset > 0 && offset < self.spans[span].len {
-            let right = self.spans[span].split_off(offset);
-            self.spans.insert(span + 1, right);
-            at = span + 1;
-        } else if offset > 0 {
-            at = span + 1;
+    /// Puts the new run `span` at `pos`, whose visible index is `at`; `text` holds its
+    /// characters when it is visible.
+    fn place(&mut self, pos: Pos, at: usize, span: Span, text: &str) {
+        self.max_seq = self.max_seq.max(span.last().seq);
+        if !span.deleted {
+            self.visible_len += span.len;
+            self.content.insert(at, text);
         }
-        if at > 0 && self.spans[at - 1].continues_with(&new) {
-            let previous = &mut self.spans[at - 1];
-            previous.len += new.len;
-            previous.text.push_str(&new.text);
-        } else {
-            self.spans.insert(at, new);
-        }
+        self.tree.insert(pos, span);
     }
 
-    /// Whether every element of `range` is present.
-    pub fn contains_range(&self, range: IdRange) -> bool {
-        let mut seq = range.start.seq;
-        let end = range.start.seq + range.len;
-        while seq < end {
-            match self.find(Id::new(range.start.node, seq)) {
-                Some((span, offset)) => seq += (self.spans[span].len - offset) as u64,
-                None => return false,
-            }
-        }
-        true
+    /// Tombstones `len` characters of the visible span at `pos`, whose visible index is `at`.
+    fn tombstone(&mut self, pos: Pos, at: usize, len: usize) {
+        self.tree.tombstone(pos, len);
+        self.content.remove(at..at + len);
+        self.visible_len -= len;
     }
 
     /// Tombstones every element of `range`; all must be present.
@@ -415,78 +358,35 @@ impl Rga {
         let mut seq = range.start.seq;
         let end = range.start.seq + range.len;
         while seq < end {
-            let (span, offset) = self.find(Id::new(range.start.node, seq)).expect("range present");
-            let take = (self.spans[span].len - offset).min((end - seq) as usize);
+            let pos = self.tree.find(Id::new(range.start.node, seq)).expect("range present");
+            let span = *self.tree.span(pos.leaf, pos.slot);
+            let take = (span.len - pos.offset).min((end - seq) as usize);
             seq += take as u64;
-            if !self.spans[span].deleted {
-                let last = self.tombstone(span, offset, take);
-                self.coalesce(span, last + 1);
+            if !span.deleted {
+                let at = self.tree.visible_index(pos);
+                self.tombstone(pos, at, take);
                 outcome = Outcome::Applied;
             }
         }
         outcome
     }
 
-    /// Tombstones `len` characters of the visible span `span` from `offset`, splitting it as
-    /// needed. Returns the index of the span now holding exactly those characters.
-    fn tombstone(&mut self, mut span: usize, offset: usize, len: usize) -> usize {
-        if offset > 0 {
-            let right = self.spans[span].split_off(offset);
-            self.spans.insert(span + 1, right);
-            span += 1;
-        }
-        if len < self.spans[span].len {
-            let right = self.spans[span].split_off(len);
-            self.spans.insert(span + 1, right);
-        }
-        self.spans[span].deleted = true;
-        self.visible_len -= len;
-        span
-    }
-
-    /// Joins neighbouring spans that continue each other, around `from..to`.
-    fn coalesce(&mut self, from: usize, to: usize) {
-        let to = to.min(self.spans.len().saturating_sub(1));
-        let mut at = to;
-        while at > from.saturating_sub(1) && at > 0 {
-            if self.spans[at - 1].continues_with(&self.spans[at]) {
-                let next = self.spans.remove(at);
-                let previous = &mut self.spans[at - 1];
-                previous.len += next.len;
-                previous.text.push_str(&next.text);
-            }
-            at -= 1;
-        }
-    }
-
-    /// The span and offset of element `id`.
-    fn find(&self, id: Id) -> Option<(usize, usize)> {
-        let span = self.spans.iter().position(|span| span.contains(id))?;
-        Some((span, (id.seq - self.spans[span].id.seq) as usize))
-    }
-
-    /// The span and offset of the visible character at `index` (< `len()`).
-    fn locate(&self, mut index: usize) -> (usize, usize) {
-        for (at, span) in self.spans.iter().enumerate() {
-            let visible = span.visible_len();
-            if index < visible {
-                return (at, index);
-            }
-            index -= visible;
-        }
-        unreachable!("index checked against the visible length")
+    /// Panics unless the storage is consistent: tree counts, links and index, and the rope.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        self.tree.check();
+        assert_eq!(self.content.len_chars(), self.visible_len, "rope and tree disagree");
+        let visible: usize = self.tree.spans().map(Span::visible_len).sum();
+        assert_eq!(visible, self.visible_len, "visible length is stale");
     }
 
     /// The elements as maximal runs, independent of how they happen to be split in storage.
     fn runs(&self) -> Vec<Span> {
-        let mut runs: Vec<Span> = Vec::with_capacity(self.spans.len());
-        for span in &self.spans {
+        let mut runs: Vec<Span> = Vec::new();
+        for span in self.tree.spans() {
             match runs.last_mut() {
-                Some(last) if last.continues_with(span) => {
-                    last.len += span.len;
-                    last.text.push_str(&span.text);
-                }
-                _ => runs.push(span.clone()),
+                Some(last) if last.continues_with(span) => last.len += span.len,
+                _ => runs.push(*span),
             }
         }
         runs
@@ -522,8 +422,13 @@ impl Merge for Rga {
     fn merge(&mut self, other: &Self) {
         // Other's spans are in text order, where every element comes after its reference,
         // so each run's reference is present by the time the run is integrated.
-        for span in &other.spans {
-            if self.integrate_run(span.id, span.after, &span.text).is_err() {
+        let mut at = 0;
+        for span in other.tree.spans() {
+            let text = (!span.deleted).then(|| {
+                at += span.len;
+                other.content.slice_substrings(at - span.len..at).collect::<String>()
+            });
+            if self.integrate_run(span.id, span.after, span.len, text.as_deref()).is_err() {
                 // Only a node that reused ids for other text gets here; such a run cannot be
                 // held beside the one already present, so it is left out.
                 continue;
@@ -544,7 +449,9 @@ impl Merge for Rga {
 /// tombstones, however their storage is split. Pending operations are not compared.
 impl PartialEq for Rga {
     fn eq(&self, other: &Self) -> bool {
-        self.visible_len == other.visible_len && self.runs() == other.runs()
+        self.visible_len == other.visible_len
+            && self.content == other.content
+            && self.runs() == other.runs()
     }
 }
 
@@ -553,8 +460,8 @@ impl Eq for Rga {}
 /// Writes the visible characters in order.
 impl fmt::Display for Rga {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for span in self.spans.iter().filter(|span| !span.deleted) {
-            f.write_str(&span.text)?;
+        for text in self.content.substrings() {
+            f.write_str(text)?;
         }
         Ok(())
     }

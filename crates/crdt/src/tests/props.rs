@@ -159,6 +159,9 @@ fn replay(seed: u64, replicas: usize, steps: usize, by_state: bool) {
     for _ in 0..steps {
         net.step(!by_state);
     }
+    for replica in &net.replicas {
+        replica.check_invariants();
+    }
     if replicas >= 3 {
         assert_merge_laws(&net.replicas[0], &net.replicas[1], &net.replicas[2]);
     }
@@ -172,6 +175,7 @@ fn replay(seed: u64, replicas: usize, steps: usize, by_state: bool) {
         assert_eq!(replica.pending_len(), 0, "replica {i} still has pending ops");
         assert_eq!(replica.to_string(), expected, "replica {i} differs from the model");
         assert_eq!(replica, &net.replicas[0], "replica {i} differs from replica 0");
+        replica.check_invariants();
     }
 }
 
