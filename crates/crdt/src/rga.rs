@@ -21,7 +21,7 @@ mod tree;
 
 use std::fmt;
 
-use jumprope::JumpRope;
+use jumprope::JumpRopeBuf;
 use serde::{Deserialize, Serialize};
 
 use self::tree::{Pos, Tree};
@@ -91,7 +91,7 @@ pub struct Rga {
     /// The elements in text order, tombstones included.
     tree: Tree,
     /// The visible characters in order.
-    content: JumpRope,
+    content: JumpRopeBuf,
     /// Number of visible characters.
     visible_len: usize,
     /// The highest sequence number of any element present.
@@ -150,7 +150,7 @@ impl Rga {
         if index >= self.visible_len {
             return None;
         }
-        let (pos, _) = self.tree.locate(index);
+        let pos = self.tree.locate(index);
         Some(self.tree.span(pos.leaf, pos.slot).id.plus(pos.offset))
     }
 
@@ -179,7 +179,7 @@ impl Rga {
         let (after, pos) = if index == 0 {
             (None, self.tree.start())
         } else {
-            let (pos, _) = self.tree.locate(index - 1);
+            let pos = self.tree.locate(index - 1);
             let reference = self.tree.span(pos.leaf, pos.slot).id.plus(pos.offset);
             (Some(reference), Pos { offset: pos.offset + 1, ..pos })
         };
@@ -205,7 +205,7 @@ impl Rga {
         let mut remaining = len;
         while remaining > 0 {
             // The characters after a deleted piece move down to `index`.
-            let (pos, _) = self.tree.locate(index);
+            let pos = self.tree.locate(index);
             let span = self.tree.span(pos.leaf, pos.slot);
             let take = remaining.min(span.len - pos.offset);
             ops.push(RgaOp::Delete {
@@ -342,12 +342,12 @@ impl Rga {
             self.visible_len += span.len;
             self.content.insert(at, text);
         }
-        self.tree.insert(pos, span);
+        self.tree.insert(pos, at, span);
     }
 
     /// Tombstones `len` characters of the visible span at `pos`, whose visible index is `at`.
     fn tombstone(&mut self, pos: Pos, at: usize, len: usize) {
-        self.tree.tombstone(pos, len);
+        self.tree.tombstone(pos, at, len);
         self.content.remove(at..at + len);
         self.visible_len -= len;
     }
@@ -426,7 +426,7 @@ impl Merge for Rga {
         for span in other.tree.spans() {
             let text = (!span.deleted).then(|| {
                 at += span.len;
-                other.content.slice_substrings(at - span.len..at).collect::<String>()
+                other.content.borrow().slice_substrings(at - span.len..at).collect::<String>()
             });
             if self.integrate_run(span.id, span.after, span.len, text.as_deref()).is_err() {
                 // Only a node that reused ids for other text gets here; such a run cannot be
@@ -460,7 +460,7 @@ impl Eq for Rga {}
 /// Writes the visible characters in order.
 impl fmt::Display for Rga {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for text in self.content.substrings() {
+        for text in self.content.borrow().substrings() {
             f.write_str(text)?;
         }
         Ok(())

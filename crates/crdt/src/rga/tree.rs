@@ -9,8 +9,9 @@
 //! Nodes live in two arenas and refer to each other by number. Nothing is ever removed from a
 //! tree: elements stay as tombstones, and spans only split, or rejoin within a leaf.
 //!
-//! The last position looked up by index is remembered (`cursor`), so sequential typing finds
-//! its place without descending the tree.
+//! The span of the last edit is remembered with its visible index (the [`Cursor`]), so
+//! sequential typing and deleting find their place without descending the tree or scanning a
+//! leaf.
 
 use super::{Span, index::IdIndex};
 use crate::Id;
@@ -55,6 +56,17 @@ pub(super) struct Pos {
     pub(super) offset: usize,
 }
 
+/// A remembered place: span `slot` of `leaf`, with the visible index of the leaf's first
+/// character (`leaf_start`) and of the span's (`slot_start`). `slot` may be the leaf's span
+/// count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cursor {
+    leaf: u32,
+    leaf_start: usize,
+    slot: usize,
+    slot_start: usize,
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct Tree {
     leaves: Vec<Leaf>,
@@ -63,8 +75,8 @@ pub(super) struct Tree {
     root: u32,
     root_is_leaf: bool,
     index: IdIndex,
-    /// A leaf and the visible index of its first character, valid until the next edit.
-    cursor: (u32, usize),
+    /// Where the last edit happened; kept valid through every edit.
+    cursor: Cursor,
 }
 
 impl Default for Tree {
@@ -75,7 +87,7 @@ impl Default for Tree {
             root: 0,
             root_is_leaf: true,
             index: IdIndex::default(),
-            cursor: (0, 0),
+            cursor: Cursor { leaf: 0, leaf_start: 0, slot: 0, slot_start: 0 },
         }
     }
 }
@@ -113,21 +125,25 @@ impl Tree {
         Pos { leaf: 0, slot: 0, offset: 0 }
     }
 
-    /// The position of the visible character at `index` (which must be below the visible
-    /// length), and the visible index of its leaf's first character.
-    pub(super) fn locate(&self, index: usize) -> (Pos, usize) {
-        let (cached, cached_start) = self.cursor;
-        let (leaf, leaf_start) =
-            if (cached_start..cached_start + self.leaf(cached).visible).contains(&index) {
-                (cached, cached_start)
+    /// The position of the visible character at `index`, which must be below the visible
+    /// length.
+    pub(super) fn locate(&self, index: usize) -> Pos {
+        let Cursor { leaf, leaf_start, slot, slot_start } = self.cursor;
+        let (leaf, first, mut rest) =
+            if (leaf_start..leaf_start + self.leaf(leaf).visible).contains(&index) {
+                if index >= slot_start {
+                    (leaf, slot, index - slot_start)
+                } else {
+                    (leaf, 0, index - leaf_start)
+                }
             } else {
-                self.descend(index)
+                let (leaf, leaf_start) = self.descend(index);
+                (leaf, 0, index - leaf_start)
             };
-        let mut rest = index - leaf_start;
-        for (slot, span) in self.leaf(leaf).spans.iter().enumerate() {
+        for (slot, span) in self.leaf(leaf).spans.iter().enumerate().skip(first) {
             let visible = span.visible_len();
             if rest < visible {
-                return (Pos { leaf, slot, offset: rest }, leaf_start);
+                return Pos { leaf, slot, offset: rest };
             }
             rest -= visible;
         }
@@ -178,8 +194,8 @@ impl Tree {
 
     /// The visible index of the first character of `leaf`.
     pub(super) fn leaf_start(&self, leaf: u32) -> usize {
-        if self.cursor.0 == leaf {
-            return self.cursor.1;
+        if self.cursor.leaf == leaf {
+            return self.cursor.leaf_start;
         }
         let mut start = 0;
         let (mut node, mut parent, mut is_leaf) = (leaf, self.leaf(leaf).parent, true);
@@ -220,9 +236,9 @@ impl Tree {
         Some(Pos { leaf, slot, offset: 0 })
     }
 
-    /// Puts the new elements `span` at `pos` (before the element there), joining the span
-    /// before it where the run continues.
-    pub(super) fn insert(&mut self, pos: Pos, span: Span) {
+    /// Puts the new elements `span` at `pos` (before the element there, at visible index
+    /// `at`), joining the span before it where the run continues.
+    pub(super) fn insert(&mut self, pos: Pos, at: usize, span: Span) {
         let start = self.leaf_start(pos.leaf);
         let Pos { leaf, slot, offset } = pos;
         let (leaf, slot) = if offset == 0 {
@@ -233,27 +249,48 @@ impl Tree {
         } else {
             (leaf, slot + 1)
         };
-        let visible = span.visible_len() as isize;
         let previous = slot.checked_sub(1).map(|slot| &mut self.leaves[leaf as usize].spans[slot]);
-        let target = match previous {
+        let (target, slot, slot_start) = match previous {
             Some(previous) if previous.continues_with(&span) => {
+                let slot_start = at - previous.visible_len();
                 previous.len += span.len;
-                leaf
+                (leaf, slot - 1, slot_start)
             }
-            _ => self.insert_span(leaf, slot, span).0,
+            _ => {
+                let (leaf, slot) = self.insert_span(leaf, slot, span);
+                (leaf, slot, at)
+            }
         };
-        self.add_visible(target, visible);
+        self.add_visible(target, span.visible_len() as isize);
         self.index.add(span.id, span.len as u64, target);
-        // Edits change counts in `pos.leaf` and the leaves after it only.
-        self.cursor = (pos.leaf, start);
+        self.remember(pos.leaf, start, target, slot, slot_start);
     }
 
-    /// Tombstones `len` elements of the visible span at `pos` from `pos.offset` on, splitting
-    /// it as needed and rejoining neighbours that continue each other.
-    pub(super) fn tombstone(&mut self, pos: Pos, len: usize) {
+    /// Points the cursor at span `slot` of `leaf`, whose first visible index is `slot_start`,
+    /// after an edit at `edited`, whose first character has visible index `start`. An edit
+    /// changes counts in `edited` and the leaves after it only, so `edited` keeps its start;
+    /// a span that a split moved to a new leaf is not remembered.
+    fn remember(&mut self, edited: u32, start: usize, leaf: u32, slot: usize, slot_start: usize) {
+        self.cursor = if leaf == edited {
+            Cursor { leaf, leaf_start: start, slot, slot_start }
+        } else {
+            Cursor { leaf: edited, leaf_start: start, slot: 0, slot_start: start }
+        };
+    }
+
+    /// Tombstones `len` elements of the visible span at `pos` (at visible index `at`) from
+    /// `pos.offset` on, splitting it as needed and rejoining neighbours that continue each
+    /// other.
+    pub(super) fn tombstone(&mut self, pos: Pos, at: usize, len: usize) {
         let start = self.leaf_start(pos.leaf);
         let Pos { mut leaf, mut slot, offset } = pos;
         debug_assert!(!self.span(leaf, slot).deleted);
+        if self.shift_into_neighbour(pos, len) {
+            self.add_visible(leaf, -(len as isize));
+            // The span at `slot` is still visible and still starts where it did.
+            self.remember(leaf, start, leaf, slot, at - offset);
+            return;
+        }
         if offset > 0 {
             (leaf, slot) = self.split(leaf, slot, offset);
         }
@@ -263,13 +300,51 @@ impl Tree {
         }
         self.leaves[leaf as usize].spans[slot].deleted = true;
         self.add_visible(leaf, -(len as isize));
-        self.rejoin(leaf, slot);
-        self.cursor = (pos.leaf, start);
+        let slot = self.rejoin(leaf, slot);
+        // The tombstones hold no visible characters: what follows them starts at `at`.
+        self.remember(pos.leaf, start, leaf, slot, at);
+    }
+
+    /// Tombstones the `len` elements at `pos` by moving them into the tombstoned run next to
+    /// them that they continue, if there is one in the leaf: backspacing and deleting forward
+    /// then cost no split. Visible counts are the caller's to update.
+    fn shift_into_neighbour(&mut self, pos: Pos, len: usize) -> bool {
+        let Pos { leaf, slot, offset } = pos;
+        let spans = &mut self.leaves[leaf as usize].spans;
+        let span = spans[slot];
+        if offset > 0 && offset + len == span.len {
+            // The tail goes: it joins a tombstoned run that continues it.
+            let Some(next) = spans.get_mut(slot + 1) else { return false };
+            if !(next.deleted && span.continues_with(&Span { deleted: false, ..*next })) {
+                return false;
+            }
+            next.id = span.id.plus(offset);
+            next.after = Some(span.id.plus(offset - 1));
+            next.len += len;
+            spans[slot].len = offset;
+            true
+        } else if offset == 0 && len < span.len && slot > 0 {
+            // The head goes: it joins a tombstoned run that it continues.
+            let previous = &mut spans[slot - 1];
+            if !(previous.deleted && previous.continues_with(&Span { deleted: true, ..span })) {
+                return false;
+            }
+            previous.len += len;
+            spans[slot] = Span {
+                id: span.id.plus(len),
+                after: Some(span.id.plus(len - 1)),
+                len: span.len - len,
+                deleted: false,
+            };
+            true
+        } else {
+            false
+        }
     }
 
     /// Joins the span at `slot` with its neighbours in the leaf where they continue each
-    /// other.
-    fn rejoin(&mut self, leaf: u32, slot: usize) {
+    /// other. Returns the slot of the joined span.
+    fn rejoin(&mut self, leaf: u32, slot: usize) -> usize {
         let spans = &mut self.leaves[leaf as usize].spans;
         if slot + 1 < spans.len() && spans[slot].continues_with(&spans[slot + 1]) {
             spans[slot].len += spans[slot + 1].len;
@@ -278,7 +353,9 @@ impl Tree {
         if slot > 0 && spans[slot - 1].continues_with(&spans[slot]) {
             spans[slot - 1].len += spans[slot].len;
             spans.remove(slot);
+            return slot - 1;
         }
+        slot
     }
 
     /// Cuts the span at `slot` before element `offset` (0 < offset < len). Returns where the
@@ -430,7 +507,13 @@ impl Tree {
         }
         assert_eq!(order, linked, "leaf links disagree with the tree order");
         assert_eq!(order.len(), self.leaves.len(), "a leaf is not in the tree");
-        assert_eq!(self.leaf_start(self.cursor.0), self.cursor.1, "stale cursor");
+        let Cursor { leaf, leaf_start, slot, slot_start } = self.cursor;
+        let walked = Tree { cursor: Cursor { leaf: NONE, ..self.cursor }, ..self.clone() };
+        assert_eq!(walked.leaf_start(leaf), leaf_start, "stale cursor leaf");
+        let spans = &self.leaf(leaf).spans;
+        assert!(slot <= spans.len(), "cursor past the leaf");
+        let before: usize = spans[..slot].iter().map(Span::visible_len).sum();
+        assert_eq!(leaf_start + before, slot_start, "stale cursor slot");
         for &leaf in &order {
             let spans = &self.leaf(leaf).spans;
             assert!(!spans.is_empty() || self.root_is_leaf, "empty leaf {leaf}");
