@@ -29,4 +29,7 @@ pub enum Error {
     /// An insert that reuses ids held by other elements.
     #[error("insert {id} reuses ids of elements already present")]
     IdsInUse { id: Id },
+    /// A snapshot that [`crate::Rga::decode`] cannot read back.
+    #[error("the snapshot is damaged: {reason}")]
+    Corrupt { reason: String },
 }

@@ -16,6 +16,7 @@
 //! lives apart in a rope. The public API speaks only of ids, visible indexes and [`RgaOp`]s,
 //! so the storage can change without touching callers.
 
+mod encoding;
 mod index;
 mod tree;
 
@@ -397,16 +398,7 @@ impl Rga {
 fn validate(op: &RgaOp) -> Result<(), Error> {
     match op {
         RgaOp::Insert { id, after, text } => {
-            let len = text.chars().count() as u64;
-            if len == 0 {
-                return Err(Error::Empty);
-            }
-            id.checked_add(len - 1).ok_or(Error::SeqOverflow { id: *id })?;
-            if let Some(after) = after
-                && after >= id
-            {
-                return Err(Error::ReferenceNotOlder { id: *id, after: *after });
-            }
+            validate_run(*id, *after, text.chars().count() as u64)?;
         }
         RgaOp::Delete { target } => {
             if target.len == 0 {
@@ -414,6 +406,20 @@ fn validate(op: &RgaOp) -> Result<(), Error> {
             }
             target.last().ok_or(Error::SeqOverflow { id: target.start })?;
         }
+    }
+    Ok(())
+}
+
+/// Rejects a run of `len` new elements from `id`, after `after`, that no replica could make.
+fn validate_run(id: Id, after: Option<Id>, len: u64) -> Result<(), Error> {
+    if len == 0 {
+        return Err(Error::Empty);
+    }
+    id.checked_add(len - 1).ok_or(Error::SeqOverflow { id })?;
+    if let Some(after) = after
+        && after >= id
+    {
+        return Err(Error::ReferenceNotOlder { id, after });
     }
     Ok(())
 }

@@ -176,6 +176,9 @@ fn replay(seed: u64, replicas: usize, steps: usize, by_state: bool) {
         assert_eq!(replica.to_string(), expected, "replica {i} differs from the model");
         assert_eq!(replica, &net.replicas[0], "replica {i} differs from replica 0");
         replica.check_invariants();
+        let decoded = Rga::decode(&replica.encode()).expect("a snapshot decodes");
+        assert_eq!(&decoded, replica, "replica {i} changed through its snapshot");
+        decoded.check_invariants();
     }
 }
 

@@ -26,6 +26,9 @@ fn replay(name: &str) -> Rga {
     }
     remote.check_invariants();
     assert_eq!(remote, rga, "{name}: the operations rebuilt a different text");
+
+    let decoded = Rga::decode(&rga.encode()).expect("the snapshot decodes");
+    assert_eq!(decoded, rga, "{name}: the snapshot rebuilt a different text");
     rga
 }
 
