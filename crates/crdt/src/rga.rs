@@ -87,6 +87,9 @@ impl Span {
 
 /// A replicated text: a sequence of characters that many replicas edit concurrently and that
 /// converges when they exchange operations ([`Rga::apply`]) or whole states ([`Merge`]).
+///
+/// `Rga` is `Send` but not `Sync`: its rope buffers the latest run of typing in a `RefCell`.
+/// Share one between threads behind a `Mutex`.
 #[derive(Clone, Debug, Default)]
 pub struct Rga {
     /// The elements in text order, tombstones included.
