@@ -9,7 +9,7 @@ use automerge::{
     AutoCommit, ObjId, ObjType, ROOT, ReadDoc, TextEncoding, transaction::Transactable,
 };
 use diamond_types::list::{ListCRDT, encoding::EncodeOptions};
-use jumprope::JumpRopeBuf;
+use jumprope::{JumpRope, JumpRopeBuf};
 use loro::{ExportMode, LoroDoc, LoroText};
 use yrs::{
     ClientID, Doc, GetString, OffsetKind, Options, ReadTxn, StateVector, Text, TextRef, Transact,
@@ -82,6 +82,37 @@ impl Editor for Jumprope {
     }
 
     fn encode(_: &mut JumpRopeBuf) -> Result<Option<Encoded>> {
+        Ok(None)
+    }
+}
+
+/// jumprope's unbuffered `JumpRope`: every edit goes into the skip list at once. The issue's
+/// "plain rope" figure is this one; the buffered row above is the faster of the two.
+pub(crate) struct JumpropePlain;
+
+impl Editor for JumpropePlain {
+    const NAME: &'static str = "jumprope-plain";
+    const HOW: &'static str = "JumpRope::remove then JumpRope::insert per patch (unbuffered)";
+    type Doc = JumpRope;
+
+    fn replay(edits: &[Edit<'_>]) -> Result<JumpRope> {
+        let mut rope = JumpRope::new();
+        for edit in edits {
+            if edit.delete > 0 {
+                rope.remove(edit.pos..edit.pos + edit.delete);
+            }
+            if !edit.insert.is_empty() {
+                rope.insert(edit.pos, edit.insert);
+            }
+        }
+        Ok(rope)
+    }
+
+    fn text(rope: &JumpRope) -> Result<String> {
+        Ok(rope.to_string())
+    }
+
+    fn encode(_: &mut JumpRope) -> Result<Option<Encoded>> {
         Ok(None)
     }
 }

@@ -74,6 +74,7 @@ pub(crate) fn systems() -> Vec<System> {
         system::<tandem::Tandem>(),
         system::<peers::DiamondTypes>(),
         system::<peers::Jumprope>(),
+        system::<peers::JumpropePlain>(),
         system::<peers::Loro>(),
         system::<peers::Automerge>(),
         system::<peers::Yrs>(),

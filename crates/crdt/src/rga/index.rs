@@ -84,19 +84,35 @@ impl IdIndex {
         let (node, end) = (start.node, start.seq + len);
         let mut seq = start.seq;
         while seq < end {
-            let run = self.floor(Id::new(node, seq)).filter(|run| run.end() > seq);
-            let Some(run) = run else {
+            let Some((&(run_node, run_start), (run_len, run_leaf))) =
+                self.runs.range_mut(..=(node, seq)).next_back()
+            else {
                 debug_assert!(false, "relocating ids that are not present");
                 return;
             };
-            self.runs.remove(&(node, run.start));
-            if run.start < seq {
-                self.runs.insert((node, run.start), (seq - run.start, run.leaf));
+            let run_end = run_start + *run_len;
+            if run_node != node || run_end <= seq {
+                debug_assert!(false, "relocating ids that are not present");
+                return;
             }
-            let moved_end = run.end().min(end);
-            self.runs.insert((node, seq), (moved_end - seq, leaf));
-            if moved_end < run.end() {
-                self.runs.insert((node, moved_end), (run.end() - moved_end, run.leaf));
+            if run_start == seq && run_end <= end {
+                // The whole run moves: one lookup, no reshaping.
+                *run_leaf = leaf;
+                seq = run_end;
+                continue;
+            }
+            // Cut the run: what lies before `seq` keeps its entry, the moved part and what
+            // lies past `end` get entries of their own.
+            let old_leaf = *run_leaf;
+            let moved_end = run_end.min(end);
+            if run_start < seq {
+                *run_len = seq - run_start;
+                self.runs.insert((node, seq), (moved_end - seq, leaf));
+            } else {
+                (*run_len, *run_leaf) = (moved_end - seq, leaf);
+            }
+            if moved_end < run_end {
+                self.runs.insert((node, moved_end), (run_end - moved_end, old_leaf));
             }
             seq = moved_end;
         }
