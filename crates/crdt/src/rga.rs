@@ -205,7 +205,8 @@ impl Rga {
                 len: self.visible_len,
             });
         }
-        let mut ops = Vec::new();
+        // Almost every delete is one run of ids.
+        let mut ops = Vec::with_capacity(1);
         let mut remaining = len;
         while remaining > 0 {
             // The characters after a deleted piece move down to `index`.
@@ -433,17 +434,25 @@ impl Merge for Rga {
         // so each run's reference is present by the time the run is integrated.
         let mut at = 0;
         for span in other.tree.spans() {
-            let text = (!span.deleted).then(|| {
-                at += span.len;
-                other.content.borrow().slice_substrings(at - span.len..at).collect::<String>()
-            });
+            let range = IdRange { start: span.id, len: span.len as u64 };
+            let start = at;
+            at += span.visible_len();
+            if self.contains_range(range) {
+                // Already here: only a tombstone can be news.
+                if span.deleted {
+                    self.delete_range(range);
+                }
+                continue;
+            }
+            let text = (!span.deleted)
+                .then(|| other.content.borrow().slice_substrings(start..at).collect::<String>());
             if self.integrate_run(span.id, span.after, span.len, text.as_deref()).is_err() {
                 // Only a node that reused ids for other text gets here; such a run cannot be
                 // held beside the one already present, so it is left out.
                 continue;
             }
             if span.deleted {
-                self.delete_range(IdRange { start: span.id, len: span.len as u64 });
+                self.delete_range(range);
             }
         }
         for op in &other.pending {
