@@ -198,7 +198,9 @@ fn print_header(options: &Options, systems: &[System]) {
         .iter()
         .filter(|system| system.name != TANDEM)
         .map(|system| {
-            let version = machine::locked_version(system.name).unwrap_or("?");
+            // A system may be a second way of driving one crate, named `crate-how`.
+            let package = system.name.strip_suffix("-plain").unwrap_or(system.name);
+            let version = machine::locked_version(package).unwrap_or("?");
             format!("{} {version}", system.name)
         })
         .collect();
