@@ -446,13 +446,15 @@ impl Merge for Rga {
             }
             let text = (!span.deleted)
                 .then(|| other.content.borrow().slice_substrings(start..at).collect::<String>());
-            if self.integrate_run(span.id, span.after, span.len, text.as_deref()).is_err() {
-                // Only a node that reused ids for other text gets here; such a run cannot be
-                // held beside the one already present, so it is left out.
-                continue;
-            }
-            if span.deleted {
-                self.delete_range(range);
+            match self.integrate_run(span.id, span.after, span.len, text.as_deref()) {
+                Ok(Some(_)) if span.deleted => {
+                    self.delete_range(range);
+                }
+                Ok(Some(_)) => {}
+                // Only a node that reused ids for other text gets here (or a run after one
+                // that did, whose reference is then missing); such a run cannot be held beside
+                // the one already present, so it is left out.
+                Err(_) | Ok(None) => {}
             }
         }
         for op in &other.pending {

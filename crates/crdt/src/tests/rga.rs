@@ -250,6 +250,21 @@ fn merge_never_stores_an_id_twice() {
 }
 
 #[test]
+fn merge_leaves_out_what_hangs_off_a_clashing_run_without_panicking() {
+    let mut a = Rga::new();
+    a.apply(RgaOp::Insert { id: Id::new(A, 2), after: None, text: "p".into() }).expect("valid");
+    let mut b = Rga::new();
+    b.apply(RgaOp::Insert { id: Id::new(A, 1), after: None, text: "qrs".into() }).expect("valid");
+    // A tombstone whose reference sits in the run that clashes with `a`'s A2.
+    let z = Id::new(B, 5);
+    b.apply(RgaOp::Insert { id: z, after: Some(Id::new(A, 3)), text: "z".into() }).expect("valid");
+    b.apply(RgaOp::Delete { target: IdRange { start: z, len: 1 } }).expect("valid");
+    a.merge(&b);
+    assert_eq!(a.to_string(), "p");
+    assert!(!a.contains(z));
+}
+
+#[test]
 fn snapshots_round_trip_concurrent_histories() {
     let mut a = Rga::new();
     let mut b = Rga::new();
