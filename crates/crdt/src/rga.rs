@@ -241,7 +241,11 @@ impl Rga {
 
     /// Whether every element of `range` is present.
     pub fn contains_range(&self, range: IdRange) -> bool {
-        range.start.seq <= self.max_seq
+        if range.len == 0 {
+            return true;
+        }
+        // A range running past the largest id holds ids that cannot exist.
+        range.last().is_some_and(|last| last.seq <= self.max_seq)
             && self.tree.present_from(range.start, range.len) == range.len
     }
 

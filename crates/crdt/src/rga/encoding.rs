@@ -86,6 +86,10 @@ impl Rga {
     }
 
     /// Rebuilds a text from [`Rga::encode`]'s snapshot.
+    ///
+    /// Meant for snapshots this program wrote. Decoding costs what merging the same state
+    /// costs, which for many runs hanging off one reference is quadratic in their number, and
+    /// it inflates without a size cap; bound the input before decoding bytes from elsewhere.
     pub fn decode(bytes: &[u8]) -> Result<Rga, Error> {
         let corrupt = |reason: &str| Error::Corrupt { reason: reason.to_owned() };
         let Some((&FORMAT, deflated)) = bytes.split_first() else {

@@ -265,6 +265,17 @@ fn merge_leaves_out_what_hangs_off_a_clashing_run_without_panicking() {
 }
 
 #[test]
+fn contains_range_answers_for_ranges_no_replica_could_name() {
+    let mut rga = Rga::new();
+    type_at(&mut rga, A, 0, "abc");
+    let start = rga.id_at(0).expect("visible");
+    assert!(rga.contains_range(IdRange { start, len: 3 }));
+    assert!(!rga.contains_range(IdRange { start, len: 4 }));
+    assert!(!rga.contains_range(IdRange { start, len: u64::MAX }));
+    assert!(!rga.contains_range(IdRange { start: Id::new(A, u64::MAX), len: 2 }));
+}
+
+#[test]
 fn snapshots_round_trip_concurrent_histories() {
     let mut a = Rga::new();
     let mut b = Rga::new();
