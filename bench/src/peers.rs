@@ -4,6 +4,8 @@
 //! Trace positions count code points. No trace holds a character above U+FFFF, so UTF-16
 //! offsets (yrs) are the same numbers.
 
+use std::ops::Range;
+
 use anyhow::{Context, Result};
 use automerge::{
     AutoCommit, ObjId, ObjType, ROOT, ReadDoc, TextEncoding, transaction::Transactable,
@@ -65,16 +67,7 @@ impl Editor for Jumprope {
     type Doc = JumpRopeBuf;
 
     fn replay(edits: &[Edit<'_>]) -> Result<JumpRopeBuf> {
-        let mut rope = JumpRopeBuf::new();
-        for edit in edits {
-            if edit.delete > 0 {
-                rope.remove(edit.pos..edit.pos + edit.delete);
-            }
-            if !edit.insert.is_empty() {
-                rope.insert(edit.pos, edit.insert);
-            }
-        }
-        Ok(rope)
+        Ok(replay_rope(JumpRopeBuf::new(), edits, JumpRopeBuf::remove, JumpRopeBuf::insert))
     }
 
     fn text(rope: &JumpRopeBuf) -> Result<String> {
@@ -96,16 +89,7 @@ impl Editor for JumpropePlain {
     type Doc = JumpRope;
 
     fn replay(edits: &[Edit<'_>]) -> Result<JumpRope> {
-        let mut rope = JumpRope::new();
-        for edit in edits {
-            if edit.delete > 0 {
-                rope.remove(edit.pos..edit.pos + edit.delete);
-            }
-            if !edit.insert.is_empty() {
-                rope.insert(edit.pos, edit.insert);
-            }
-        }
-        Ok(rope)
+        Ok(replay_rope(JumpRope::new(), edits, JumpRope::remove, JumpRope::insert))
     }
 
     fn text(rope: &JumpRope) -> Result<String> {
@@ -115,6 +99,25 @@ impl Editor for JumpropePlain {
     fn encode(_: &mut JumpRope) -> Result<Option<Encoded>> {
         Ok(None)
     }
+}
+
+/// Applies `edits` to a rope through its `remove` and `insert`: the two jumprope flavours
+/// share no trait, but take edits the same way.
+fn replay_rope<R>(
+    mut rope: R,
+    edits: &[Edit<'_>],
+    remove: fn(&mut R, Range<usize>),
+    insert: fn(&mut R, usize, &str),
+) -> R {
+    for edit in edits {
+        if edit.delete > 0 {
+            remove(&mut rope, edit.pos..edit.pos + edit.delete);
+        }
+        if !edit.insert.is_empty() {
+            insert(&mut rope, edit.pos, edit.insert);
+        }
+    }
+    rope
 }
 
 /// Loro's `LoroDoc` with one text container, in its default auto-commit mode.
