@@ -60,19 +60,21 @@ fn exercise(store: &dyn Store) {
     };
     store.commit(&batch).expect("commits");
     let loaded = store.load("notes").expect("loads");
-    assert_eq!(
-        loaded,
-        Stored {
-            snapshot: Some(record(2, "ab")),
-            log: vec![record(2, "b"), record(3, "c"), record(4, "d")]
-        }
-    );
+    assert_eq!(loaded, compacted_notes());
     assert_eq!(
         store.load("plans").expect("loads").log,
         [record(1, "x")],
         "other documents untouched"
     );
     assert_eq!(store.load("no/such/../path").expect("ids are keys, not paths"), Stored::default());
+}
+
+/// What `exercise` leaves of "notes": the snapshot and the log records after it.
+fn compacted_notes() -> Stored {
+    Stored {
+        snapshot: Some(record(2, "ab")),
+        log: vec![record(2, "b"), record(3, "c"), record(4, "d")],
+    }
 }
 
 #[test]
@@ -87,13 +89,7 @@ fn the_redb_store_appends_compacts_and_survives_reopening() {
     exercise(&RedbStore::open(&path).expect("opens"));
     let reopened = RedbStore::open(&path).expect("reopens");
     let loaded = reopened.load("notes").expect("loads");
-    assert_eq!(
-        loaded,
-        Stored {
-            snapshot: Some(record(2, "ab")),
-            log: vec![record(2, "b"), record(3, "c"), record(4, "d")]
-        }
-    );
+    assert_eq!(loaded, compacted_notes());
 }
 
 #[test]

@@ -79,10 +79,7 @@ impl Rga {
             previous_seq = run.id.seq;
             previous_last = Some(run.last());
         }
-        let packed = postcard::to_allocvec(&columns).expect("columns always serialize");
-        let mut out = DeflateEncoder::new(vec![FORMAT], Compression::default());
-        out.write_all(&packed).expect("writing to memory cannot fail");
-        out.finish().expect("writing to memory cannot fail")
+        columns.pack()
     }
 
     /// Rebuilds a text from [`Rga::encode`]'s snapshot.
@@ -109,14 +106,14 @@ impl Rga {
             let visible = if run.deleted {
                 None
             } else {
-                let at = text.char_indices().nth(run.len).map_or(text.len(), |(at, _)| at);
-                let (chars, rest) = text.split_at(at);
+                let (at, last) = text
+                    .char_indices()
+                    .nth(run.len - 1)
+                    .ok_or_else(|| corrupt("the text is shorter than the runs"))?;
+                let (chars, rest) = text.split_at(at + last.len_utf8());
                 text = rest;
                 Some(chars)
             };
-            if visible.is_some_and(|chars| chars.chars().count() != run.len) {
-                return Err(corrupt("the text is shorter than the runs"));
-            }
             super::validate_run(run.id, run.after, run.len as u64)
                 .map_err(|_| corrupt("a run breaks the id rules"))?;
             match rga.integrate_run(run.id, run.after, run.len, visible) {
@@ -135,6 +132,14 @@ impl Rga {
 }
 
 impl Columns {
+    /// The snapshot bytes: the format byte, then the deflated postcard encoding.
+    fn pack(&self) -> Vec<u8> {
+        let packed = postcard::to_allocvec(self).expect("columns always serialize");
+        let mut out = DeflateEncoder::new(vec![FORMAT], Compression::default());
+        out.write_all(&packed).expect("writing to memory cannot fail");
+        out.finish().expect("writing to memory cannot fail")
+    }
+
     /// The runs the columns describe, or `None` if the columns do not fit together.
     fn runs(&self) -> Option<Vec<Span>> {
         let count = self.heads.len();
@@ -177,13 +182,6 @@ impl Columns {
 mod tests {
     use super::*;
 
-    fn pack(columns: &Columns) -> Vec<u8> {
-        let packed = postcard::to_allocvec(columns).expect("serializes");
-        let mut out = DeflateEncoder::new(vec![FORMAT], Compression::default());
-        out.write_all(&packed).expect("in memory");
-        out.finish().expect("in memory")
-    }
-
     fn two_runs_at_the_start(first_seq: u64, second_seq: u64) -> Columns {
         Columns {
             nodes: vec![NodeId(1)],
@@ -198,14 +196,14 @@ mod tests {
     #[test]
     fn runs_in_the_order_their_ids_give_decode() {
         // Both start the text; the newer one comes first.
-        let rga = Rga::decode(&pack(&two_runs_at_the_start(2, 1))).expect("decodes");
+        let rga = Rga::decode(&two_runs_at_the_start(2, 1).pack()).expect("decodes");
         assert_eq!(rga.to_string(), "ab");
     }
 
     #[test]
     fn runs_in_an_order_no_replica_holds_are_rejected() {
         // The older run first: integration would put the newer one first instead.
-        let decoded = Rga::decode(&pack(&two_runs_at_the_start(1, 2)));
+        let decoded = Rga::decode(&two_runs_at_the_start(1, 2).pack());
         assert!(matches!(decoded, Err(Error::Corrupt { .. })), "{decoded:?}");
     }
 
@@ -213,12 +211,15 @@ mod tests {
     fn columns_that_disagree_are_rejected() {
         let mut columns = two_runs_at_the_start(2, 1);
         columns.lens.pop();
-        assert!(matches!(Rga::decode(&pack(&columns)), Err(Error::Corrupt { .. })));
+        assert!(matches!(Rga::decode(&columns.pack()), Err(Error::Corrupt { .. })));
         let mut columns = two_runs_at_the_start(2, 1);
         columns.heads[1] = 1 << FLAG_BITS; // A node number past the table.
-        assert!(matches!(Rga::decode(&pack(&columns)), Err(Error::Corrupt { .. })));
+        assert!(matches!(Rga::decode(&columns.pack()), Err(Error::Corrupt { .. })));
+        let mut columns = two_runs_at_the_start(2, 1);
+        columns.text.pop();
+        assert!(matches!(Rga::decode(&columns.pack()), Err(Error::Corrupt { .. })));
         let mut columns = two_runs_at_the_start(2, 1);
         columns.text.push('c');
-        assert!(matches!(Rga::decode(&pack(&columns)), Err(Error::Corrupt { .. })));
+        assert!(matches!(Rga::decode(&columns.pack()), Err(Error::Corrupt { .. })));
     }
 }
