@@ -5,6 +5,7 @@ mod docs;
 mod ot;
 mod room;
 mod sim;
+mod vectors;
 
 use std::time::Duration;
 
