@@ -1,0 +1,238 @@
+// JS clients against the real `tandem` binary: concurrent typing, emoji, random edits with
+// delays and dropped connections, offline edits, a server restart, title, counters, presence,
+// and changes lost when the server's history no longer reaches back. Every client must end
+// with exactly the server's text.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import WebSocket from 'ws';
+
+import { codePointLength, toUtf16 } from '../src/text.js';
+import { rng, word } from './support/random.js';
+import { Proxy, Server, client, converged, until } from './support/server.js';
+
+/** @type {Server} */
+let server;
+
+before(async () => {
+  server = await Server.start();
+});
+
+after(async () => {
+  await server.close();
+});
+
+test('two clients typing at the same place at once converge, emoji included', async () => {
+  const [a, b] = [client(server.url, 'same-place'), client(server.url, 'same-place')];
+  await Promise.all([a.whenReady(), b.whenReady()]);
+  a.insert(0, 'ABCD');
+  await converged(server, 'same-place', [a, b]);
+  // Both type at index 2 before hearing of the other; then one deletes around an emoji.
+  a.insert(2, 'x😀');
+  b.insert(2, 'y👩‍👩‍👧');
+  b.delete(0, 1);
+  a.insert(a.text.length, '中e\u0301');
+  const document = await converged(server, 'same-place', [a, b]);
+  assert.equal(a.text, document.text);
+  assert.equal(b.text, document.text);
+  assert.match(document.text, /^B/);
+  assert.ok(document.text.includes('x😀') && document.text.includes('y👩‍👩‍👧'), document.text);
+  // Deleting an emoji takes both of its UTF-16 units; half of one is refused locally.
+  const at = a.text.indexOf('😀');
+  assert.throws(() => a.delete(at, 1), /surrogate/);
+  a.delete(at, 2);
+  const last = await converged(server, 'same-place', [a, b]);
+  assert.ok(!last.text.includes('😀') && !last.text.includes('\ufffd'), last.text);
+  a.close();
+  b.close();
+});
+
+test('remote changes arrive as events in UTF-16 positions of the local text', async () => {
+  const [a, b] = [client(server.url, 'events'), client(server.url, 'events')];
+  await Promise.all([a.whenReady(), b.whenReady()]);
+  a.insert(0, '😀😀');
+  await converged(server, 'events', [a, b]);
+  /** @type {import('../src/client.js').TextChange[]} */
+  const seen = [];
+  b.on('change', (change) => seen.push(change));
+  a.insert(2, '中');
+  a.delete(0, 2);
+  await converged(server, 'events', [a, b]);
+  assert.deepEqual(seen.map(({ index, deleted, inserted, clientId }) => ({ index, deleted, inserted, clientId })), [
+    { index: 2, deleted: 0, inserted: '中', clientId: a.clientId },
+    { index: 0, deleted: 2, inserted: '', clientId: a.clientId },
+  ]);
+  assert.equal(b.text, '中😀');
+  a.close();
+  b.close();
+});
+
+test('title, counters and presence reach the others', async () => {
+  const a = client(server.url, 'meta', { name: 'Ada', color: '#e11d48' });
+  const b = client(server.url, 'meta');
+  await Promise.all([a.whenReady(), b.whenReady()]);
+  a.insert(0, 'one\ntwo 😀 three');
+  a.setTitle('Plans');
+  a.increment('likes');
+  b.increment('likes', 2);
+  await converged(server, 'meta', [a, b]);
+  assert.equal(b.title, 'Plans');
+  assert.equal(a.counter('likes'), 3);
+  assert.equal(b.counter('likes'), 3);
+  // a's caret, after the emoji on the second line, lands at the same UTF-16 index in b.
+  const caret = a.text.indexOf(' three');
+  a.moveCursor(caret);
+  await until(() => b.users.some((u) => u.clientId === a.clientId && u.index === caret && u.name === 'Ada'), [b], 'a\'s caret at b');
+  const ada = b.users.find((u) => u.clientId === a.clientId);
+  assert.deepEqual(ada?.cursor, { line: 1, column: 5 }, 'code points on the wire');
+  assert.equal(ada?.color, '#e11d48');
+  // The caret moves with the text when someone types before it.
+  b.insert(0, '>>');
+  await converged(server, 'meta', [a, b]);
+  assert.equal(b.users.find((u) => u.clientId === a.clientId)?.index, caret + 2);
+  // A title over the server's limit is refused: an error, and the confirmed title again.
+  const errors = /** @type {string[]} */ ([]);
+  b.on('error', (error) => errors.push(error.code));
+  b.setTitle('x'.repeat(300));
+  await until(() => errors.includes('too_large'), [b], 'the refusal');
+  assert.equal(b.title, 'Plans');
+  a.close();
+  await until(() => !b.users.some((u) => u.clientId === a.clientId), [b], 'a to leave');
+  b.close();
+});
+
+test('edits made while offline land exactly once after the resume', async () => {
+  const proxy = await Proxy.start(server.port);
+  const a = client(proxy.url, 'offline');
+  const b = client(server.url, 'offline');
+  await Promise.all([a.whenReady(), b.whenReady()]);
+  a.insert(0, '[a0]');
+  await converged(server, 'offline', [a, b]);
+  // The change in flight is cut off with the connection; more are typed while offline.
+  a.insert(a.text.length, '[a1]');
+  proxy.setOffline(true);
+  await until(() => a.status === 'offline', [a], 'a offline');
+  a.insert(a.text.length, '[a2]');
+  a.insert(0, '[a3]');
+  b.insert(0, '[b1]');
+  await until(() => b.isSynced, [b], 'b synced');
+  assert.equal(a.isSynced, false);
+  proxy.setOffline(false);
+  const document = await converged(server, 'offline', [a, b]);
+  for (const token of ['[a0]', '[a1]', '[a2]', '[a3]', '[b1]']) {
+    assert.equal(document.text.split(token).length - 1, 1, `${token} once in ${document.text}`);
+  }
+  assert.equal(a.text, document.text);
+  a.close();
+  b.close();
+  await proxy.close();
+});
+
+test('a dropped connection whose change was applied but not acknowledged does not apply it twice', async () => {
+  const proxy = await Proxy.start(server.port);
+  const a = client(proxy.url, 'dropped');
+  await a.whenReady();
+  for (let i = 0; i < 30; i++) {
+    a.insert(a.text.length, `<${i}>`);
+    // Cut the connection at every stage of the change's round trip.
+    if (i % 3 === 0) proxy.drop();
+    if (i % 7 === 0) await until(() => a.status === 'online', [a], 'a online');
+  }
+  const document = await converged(server, 'dropped', [a]);
+  assert.equal(document.text, Array.from({ length: 30 }, (_, i) => `<${i}>`).join(''));
+  a.close();
+  await proxy.close();
+});
+
+test('five clients making random edits with delays and dropped connections converge', async () => {
+  const seed = Number(process.env.SEED ?? 7);
+  const random = rng(seed);
+  const proxies = await Promise.all(Array.from({ length: 5 }, () => Proxy.start(server.port)));
+  const clients = proxies.map((proxy) => client(proxy.url, 'swarm', { minDelay: 5, maxDelay: 50, random: random.next }));
+  await Promise.all(clients.map((c) => c.whenReady()));
+  let edits = 0;
+  for (let step = 0; step < 600; step++) {
+    const n = random.below(clients.length);
+    const c = clients[n];
+    const length = codePointLength(c.text);
+    const roll = random.below(100);
+    if (roll < 55 || length === 0) {
+      c.insert(toUtf16(c.text, random.below(length + 1)), word(random, 3));
+      edits++;
+    } else if (roll < 90) {
+      const start = random.below(length);
+      const end = Math.min(length, start + 1 + random.below(4));
+      const from = toUtf16(c.text, start);
+      c.delete(from, toUtf16(c.text, end) - from);
+      edits++;
+    } else if (roll < 95) {
+      proxies[n].drop();
+    } else {
+      c.moveCursor(toUtf16(c.text, random.below(length + 1)));
+    }
+    // Let the network run now and then, for a random few milliseconds' worth of messages.
+    if (random.below(10) === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const document = await converged(server, 'swarm', clients);
+  for (const [i, c] of clients.entries()) assert.equal(c.text, document.text, `seed ${seed}: client ${i}`);
+  assert.ok(document.revision > edits / 2, `seed ${seed}: only ${document.revision} revisions for ${edits} edits`);
+  for (const c of clients) c.close();
+  await Promise.all(proxies.map((proxy) => proxy.close()));
+});
+
+test('changes the server can no longer place are reported lost, and the client carries on', async () => {
+  const proxy = await Proxy.start(server.port);
+  const a = client(proxy.url, 'lost');
+  await a.whenReady();
+  a.insert(0, 'kept');
+  await a.whenSynced();
+  proxy.setOffline(true);
+  await until(() => a.status === 'offline', [a], 'a offline');
+  a.insert(4, ' and lost');
+  /** @type {import('../src/client.js').Events['lost'][]} */
+  const lost = [];
+  a.on('lost', (event) => lost.push(event));
+  // Someone else makes more revisions than the server's history keeps (1,000).
+  const writer = new WebSocket(`ws://127.0.0.1:${server.port}/ws/lost`);
+  await new Promise((resolve) => writer.once('message', resolve));
+  for (let i = 0; i < 1005; i++) {
+    const acked = new Promise((resolve) => writer.once('message', resolve));
+    writer.send(JSON.stringify({ type: 'insert', id: i, revision: 1 + i, index: 0, text: '.' }));
+    await acked;
+  }
+  writer.close();
+  proxy.setOffline(false);
+  await until(() => lost.length === 1, [a], 'the lost event');
+  assert.equal(lost[0].text, 'kept and lost');
+  assert.deepEqual(lost[0].changes, [{ type: 'text', edits: [{ type: 'insert', index: 4, text: ' and lost' }] }]);
+  const document = await converged(server, 'lost', [a]);
+  assert.equal(document.text, `${'.'.repeat(1005)}kept`);
+  a.insert(0, '!');
+  assert.equal((await converged(server, 'lost', [a])).text, `!${'.'.repeat(1005)}kept`);
+  a.close();
+  await proxy.close();
+});
+
+test('a server restart mid-session loses no acknowledged or pending edit', async () => {
+  const durable = await Server.start({ persistent: true });
+  try {
+    const [a, b] = [client(durable.url, 'restart'), client(durable.url, 'restart')];
+    await Promise.all([a.whenReady(), b.whenReady()]);
+    a.insert(0, '[a0]');
+    b.insert(0, '[b0]');
+    await converged(durable, 'restart', [a, b]);
+    await durable.restart({ kill: true });
+    a.insert(a.text.length, '[a1]');
+    b.insert(0, '[b1]');
+    await durable.restart();
+    const document = await converged(durable, 'restart', [a, b]);
+    for (const token of ['[a0]', '[b0]', '[a1]', '[b1]']) {
+      assert.equal(document.text.split(token).length - 1, 1, `${token} once in ${document.text}`);
+    }
+    a.close();
+    b.close();
+  } finally {
+    await durable.close();
+  }
+});
