@@ -1,4 +1,5 @@
-//! The HTTP side: routes, and the WebSocket upgrade handed to tokio-tungstenite.
+//! The HTTP side: routes, the embedded pages and client, and the WebSocket upgrade handed to
+//! tokio-tungstenite.
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
@@ -17,7 +18,10 @@ use tokio_tungstenite::{
     tungstenite::{handshake::derive_accept_key, protocol::Role},
 };
 
-use crate::{App, Refused};
+use crate::{
+    App, Refused,
+    web::{self, Asset, Static},
+};
 
 type Body = Full<Bytes>;
 
@@ -57,10 +61,23 @@ impl App {
         match path.as_str() {
             "/healthz" => plain(StatusCode::OK, "ok\n"),
             "/status" => json(StatusCode::OK, &self.status()),
-            _ => match path.strip_prefix("/ws/") {
-                Some(doc) => self.upgrade(request, doc),
-                None => plain(StatusCode::NOT_FOUND, "not found\n"),
-            },
+            _ => {
+                if let Some(doc) = path.strip_prefix("/ws/") {
+                    return self.upgrade(request, doc);
+                }
+                if let Some(doc) = path.strip_prefix("/d/") {
+                    if !valid_id(doc, 128) {
+                        let message = "a document id is 1-128 of A-Z a-z 0-9 . _ -\n";
+                        return plain(StatusCode::BAD_REQUEST, message);
+                    }
+                    return file(&request, web::EDITOR, false);
+                }
+                match web::lookup(&path) {
+                    Some(Static::Page(asset) | Static::App(asset)) => file(&request, asset, false),
+                    Some(Static::Client(asset)) => file(&request, asset, true),
+                    None => plain(StatusCode::NOT_FOUND, "not found\n"),
+                }
+            }
         }
     }
 
@@ -171,6 +188,38 @@ fn query(query: Option<&str>) -> Result<(Option<String>, Option<u64>), &'static 
         return Err("since resumes a session, so it needs client\n");
     }
     Ok((client, since))
+}
+
+/// An embedded file, or 304 when the browser's copy is current. `cross_origin` lets pages of
+/// any origin load it (the client modules, which applications import from their server).
+fn file(request: &Request<Incoming>, asset: Asset, cross_origin: bool) -> Response<Body> {
+    let etag = asset.etag();
+    let current = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+    let mut response = if current {
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        Response::new(Body::from(asset.body))
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type()));
+    // Revalidate every time: a stale client must never run against a newer server.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if cross_origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    }
+    response
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {

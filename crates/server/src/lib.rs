@@ -3,6 +3,8 @@
 //!
 //! - `GET /ws/{doc}` upgrades to a WebSocket for document `doc` (see docs/protocol.md).
 //! - `GET /healthz` and `GET /status` answer plain HTTP.
+//! - `GET /` and `GET /d/{doc}` are the web pages, and `GET /js/tandem.js` the JavaScript client,
+//!   all embedded in the binary (see `web.rs`).
 //!
 //! Policy lives here: which rooms are in memory, how client ids are given out, when idleness
 //! is checked, when changes are stored (before anyone hears of them; see `outbox.rs`), and how
@@ -12,6 +14,7 @@
 mod http;
 mod outbox;
 mod rooms;
+mod web;
 
 use std::{
     net::SocketAddr,

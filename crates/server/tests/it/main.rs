@@ -10,3 +10,4 @@ mod http;
 mod liveness;
 mod reconnect;
 mod support;
+mod web;

@@ -45,19 +45,30 @@ impl TestServer {
 
     /// A GET over real HTTP: status and body.
     pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
+        let (status, _, body) = self.get_with(path, &[]).await;
+        (status, body)
+    }
+
+    /// A GET over real HTTP with extra request headers: status, response headers and body.
+    pub(crate) async fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, hyper::HeaderMap, String) {
         let stream = TcpStream::connect(self.addr()).await.expect("connects");
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("http handshake");
         tokio::spawn(connection);
-        let request = Request::get(path)
-            .header("host", "localhost")
-            .body(Empty::<Bytes>::new())
-            .expect("request");
+        let mut request = Request::get(path).header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Empty::<Bytes>::new()).expect("request");
         let response = within(sender.send_request(request)).await.expect("response");
-        let status = response.status();
-        let body = within(response.into_body().collect()).await.expect("body").to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
+        let (parts, body) = response.into_parts();
+        let body = within(body.collect()).await.expect("body").to_bytes();
+        (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
     }
 
     /// The document as the server holds it now, read from a fresh client's welcome.
