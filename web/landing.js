@@ -7,7 +7,7 @@ const NOUNS = ['otter', 'heron', 'maple', 'harbor', 'comet', 'meadow', 'lantern'
 const pick = (items) => items[Math.floor(Math.random() * items.length)];
 
 /** @param {string} doc */
-const open = (doc) => {
+const openDoc = (doc) => {
   location.href = `/d/${encodeURIComponent(doc)}`;
 };
 
@@ -16,7 +16,7 @@ const input = /** @type {HTMLInputElement} */ (form.querySelector('input'));
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   const doc = input.value.trim().replace(/\s+/g, '-');
-  if (/^[A-Za-z0-9._-]{1,128}$/.test(doc)) open(doc);
+  if (/^[A-Za-z0-9._-]{1,128}$/.test(doc)) openDoc(doc);
   else input.reportValidity();
 });
 input.addEventListener('input', () => {
@@ -24,7 +24,7 @@ input.addEventListener('input', () => {
 });
 
 /** @type {HTMLButtonElement} */ (document.querySelector('button.new')).addEventListener('click', () => {
-  open(`${pick(ADJECTIVES)}-${pick(NOUNS)}-${Math.floor(100 + Math.random() * 900)}`);
+  openDoc(`${pick(ADJECTIVES)}-${pick(NOUNS)}-${Math.floor(100 + Math.random() * 900)}`);
 });
 
 try {

@@ -88,6 +88,7 @@ function pastOne(ours, theirs) {
     const next = [];
     if (edit.type === 'insert') {
       // The insert stays one edit while it goes past each piece in turn.
+      /** @type {Edit} */
       let moved = edit;
       for (const piece of pieces) {
         const [after, pieceAfter] = transformOne(moved, piece);
