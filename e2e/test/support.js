@@ -1,0 +1,457 @@
+// Shared helpers for the browser tests: the real `tandem` binary on a free port (restartable on
+// the same port and data), a TCP proxy that can cut connections, Debian's Chromium through
+// playwright-core, editor pages, and waiting for every page to converge with the server.
+//
+// Every wait here is for a condition, bounded by PATIENCE, which only guards against hangs.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+/** Every wait ends well within this; it guards against hangs and synchronises nothing. */
+export const PATIENCE = 20_000;
+
+const BIN = process.env.TANDEM_BIN ?? fileURLToPath(new URL('../../target/debug/tandem', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+// ---- The server ----
+
+/**
+ * A running `tandem`. `restart()` stops it (SIGTERM, or SIGKILL with `{kill: true}`) and starts
+ * it again on the same port and, when persistent, the same data directory.
+ */
+export class Server {
+  /** @param {{persistent?: boolean, args?: string[]}} [options] */
+  static async start(options = {}) {
+    const server = new Server(options);
+    await server.spawn('127.0.0.1:0');
+    return server;
+  }
+
+  /** @param {{persistent?: boolean, args?: string[]}} options */
+  constructor(options) {
+    this.dataDir = options.persistent ? mkdtempSync(join(tmpdir(), 'tandem-e2e-')) : null;
+    this.args = options.args ?? [];
+    /** @type {import('node:child_process').ChildProcess | null} */
+    this.child = null;
+    this.port = 0;
+    this.log = '';
+  }
+
+  /** @param {string} bind */
+  async spawn(bind) {
+    const storage = this.dataDir ? ['--data-dir', this.dataDir] : ['--in-memory'];
+    const child = spawn(BIN, ['--bind', bind, ...storage, ...this.args], {
+      env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'warn,tandem_server=info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the server did not start:\n${this.log}`)), PATIENCE);
+      /** @param {Buffer} chunk */
+      const read = (chunk) => {
+        // eslint-disable-next-line no-control-regex
+        this.log += chunk.toString().replace(/\x1b\[[0-9;]*m/g, '');
+        const match = /listening on [0-9.]+:(\d+)/.exec(this.log);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      };
+      child.stdout?.on('data', read);
+      child.stderr?.on('data', read);
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot run ${BIN} (build it with cargo build -p tandem-server, or set TANDEM_BIN): ${error.message}`));
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`the server exited (${code ?? signal}) before listening:\n${this.log}`));
+      });
+    });
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** @param {{kill?: boolean}} [how] SIGKILL with `kill`, else SIGTERM (a graceful shutdown) */
+  async stop(how = {}) {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(how.kill ? 'SIGKILL' : 'SIGTERM');
+    await exited;
+    this.child = null;
+  }
+
+  /** Starts the server again, after stop(), on the same port and data. */
+  async startAgain() {
+    this.log = '';
+    await this.spawn(`127.0.0.1:${this.port}`);
+  }
+
+  /** @param {{kill?: boolean}} [how] */
+  async restart(how = {}) {
+    await this.stop(how);
+    await this.startAgain();
+  }
+
+  async close() {
+    await this.stop();
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /**
+   * The document as the server holds it now: the welcome of a fresh WebSocket connection.
+   * @param {string} doc
+   * @returns {Promise<{text: string, revision: number, title: string, counters: Record<string, number>}>}
+   */
+  document(doc) {
+    return readWelcome(this.port, doc);
+  }
+}
+
+/**
+ * Opens a WebSocket to `/ws/{doc}` with nothing but `net` (Node 20 has no WebSocket without a
+ * flag, and the suite depends on playwright-core only), reads the first message, the welcome,
+ * and closes the connection.
+ * @param {number} port
+ * @param {string} doc
+ * @returns {Promise<any>}
+ */
+function readWelcome(port, doc) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => fail(new Error(`no welcome for ${doc} within ${PATIENCE} ms`)), PATIENCE);
+    let buffer = Buffer.alloc(0);
+    let upgraded = false;
+    /** @type {Buffer[]} */
+    let fragments = [];
+    /** @param {Error} error */
+    const fail = (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.on('error', fail);
+    socket.on('connect', () => {
+      const key = randomBytes(16).toString('base64');
+      socket.write(
+        `GET /ws/${doc} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (!upgraded) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = buffer.subarray(0, end).toString();
+        if (!/^HTTP\/1\.1 101/.test(head)) {
+          fail(new Error(`the server refused the WebSocket: ${head.split('\r\n')[0]}`));
+          return;
+        }
+        upgraded = true;
+        buffer = buffer.subarray(end + 4);
+      }
+      // Server frames are not masked: FIN and opcode, then a 7, 16 or 64 bit length.
+      while (buffer.length >= 2) {
+        const fin = (buffer[0] & 0x80) !== 0;
+        const opcode = buffer[0] & 0x0f;
+        let length = buffer[1] & 0x7f;
+        let offset = 2;
+        if (length === 126) {
+          if (buffer.length < 4) return;
+          length = buffer.readUInt16BE(2);
+          offset = 4;
+        } else if (length === 127) {
+          if (buffer.length < 10) return;
+          length = Number(buffer.readBigUInt64BE(2));
+          offset = 10;
+        }
+        if (buffer.length < offset + length) return;
+        const payload = buffer.subarray(offset, offset + length);
+        buffer = buffer.subarray(offset + length);
+        if (opcode === 0x8) {
+          fail(new Error('the server closed the WebSocket before its welcome'));
+          return;
+        }
+        if (opcode === 0x1 || opcode === 0x0) {
+          fragments.push(payload);
+          if (fin) {
+            clearTimeout(timer);
+            const message = JSON.parse(Buffer.concat(fragments).toString('utf8'));
+            fragments = [];
+            // A masked close frame (1000, normal closure), then the end of the connection.
+            const mask = randomBytes(4);
+            const code = Buffer.from([0x03, 0xe8]).map((byte, i) => byte ^ mask[i]);
+            socket.end(Buffer.concat([Buffer.from([0x88, 0x82]), mask, code]));
+            resolve(message);
+            return;
+          }
+        }
+        // Pings and pongs before the welcome are of no interest here.
+      }
+    });
+  });
+}
+
+/** The server's `/status`: connections, and per document its clients, revision and length. */
+export async function serverStatus(/** @type {Server} */ server) {
+  const response = await fetch(`${server.url}/status`);
+  return /** @type {Promise<{connections: number, documents: {id: string, clients: number, revision: number, length: number}[]}>} */ (
+    response.json()
+  );
+}
+
+// ---- A TCP proxy ----
+
+/**
+ * A TCP proxy to a port: pages loaded through it open their WebSocket through it too, so that
+ * `drop()` is a real drop (both ends see the TCP connection end, with whatever was in flight
+ * lost) and `setOffline(true)` refuses new connections.
+ */
+export class Proxy {
+  /** @param {number} port */
+  static async start(port) {
+    const proxy = new Proxy(port);
+    await new Promise((resolve) => proxy.listener.listen(0, '127.0.0.1', () => resolve(undefined)));
+    return proxy;
+  }
+
+  /** @param {number} target */
+  constructor(target) {
+    this.target = target;
+    this.offline = false;
+    /** How many connections were cut by drop(). */
+    this.dropped = 0;
+    /** @type {Set<net.Socket>} */
+    this.sockets = new Set();
+    this.listener = net.createServer((client) => {
+      if (this.offline) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(this.target, '127.0.0.1');
+      for (const [a, b] of [[client, upstream], [upstream, client]]) {
+        this.sockets.add(a);
+        a.on('close', () => {
+          this.sockets.delete(a);
+          b.destroy();
+        });
+        a.on('error', () => b.destroy());
+        a.pipe(b);
+      }
+    });
+  }
+
+  get url() {
+    const address = /** @type {net.AddressInfo} */ (this.listener.address());
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** Cuts every connection through the proxy. */
+  drop() {
+    this.dropped += this.sockets.size / 2;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** @param {boolean} offline while offline, every connection is refused and cut */
+  setOffline(offline) {
+    this.offline = offline;
+    if (offline) this.drop();
+  }
+
+  close() {
+    this.drop();
+    return new Promise((resolve) => this.listener.close(() => resolve(undefined)));
+  }
+}
+
+// ---- The browser and editor pages ----
+
+/** Debian's Chromium (or $CHROMIUM), headless, each launch with a fresh profile. */
+export function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * @typedef {import('playwright-core').Page & {errors: string[]}} EditorPage
+ * A page with the errors it raised (uncaught exceptions and console errors), so that a test can
+ * check that nothing went wrong behind a converged text.
+ */
+
+/**
+ * Opens `/d/{doc}` in a new browser context (one user: its own localStorage, so its own name
+ * and colour) and waits until the editor is online.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} url the server (or a proxy)
+ * @param {string} doc
+ * @param {{name?: string, color?: string, viewport?: {width: number, height: number}}} [user]
+ *   a name and colour stored before the page loads, as if chosen on an earlier visit
+ * @returns {Promise<EditorPage>}
+ */
+export async function openEditor(browser, url, doc, user = {}) {
+  const context = await browser.newContext({ viewport: user.viewport ?? { width: 1000, height: 700 } });
+  if (user.name !== undefined || user.color !== undefined) {
+    await context.addInitScript((stored) => {
+      if (stored.name !== undefined) localStorage.setItem('tandem.name', stored.name);
+      if (stored.color !== undefined) localStorage.setItem('tandem.color', stored.color);
+    }, { name: user.name, color: user.color });
+  }
+  const page = /** @type {EditorPage} */ (await context.newPage());
+  watch(page);
+  await page.goto(`${url}/d/${doc}`);
+  await waitOnline(page);
+  return page;
+}
+
+/**
+ * Collects a page's uncaught errors and console errors in `page.errors`.
+ * @param {import('playwright-core').Page} page
+ */
+export function watch(page) {
+  const watched = /** @type {EditorPage} */ (page);
+  watched.errors = [];
+  page.on('pageerror', (error) => watched.errors.push(`uncaught: ${error.stack ?? error.message}`));
+  page.on('console', (message) => {
+    // A refused WebSocket while the server is down is the browser's console noise, not the page's.
+    if (message.type() === 'error' && !/WebSocket connection to .* failed/.test(message.text())) {
+      watched.errors.push(`console: ${message.text()}`);
+    }
+  });
+  return watched;
+}
+
+/** The editor's textarea. @param {import('playwright-core').Page} page */
+export const editor = (page) => page.locator('[data-tandem="editor"]');
+
+/**
+ * Waits until `predicate(arg)` holds in the page (polled, so that hidden pages are no slower).
+ * @template T
+ * @param {import('playwright-core').Page} page
+ * @param {(arg: T) => unknown} predicate
+ * @param {T} [arg]
+ * @param {string} [what] said when it times out
+ */
+export async function until(page, predicate, arg, what = String(predicate)) {
+  try {
+    await page.waitForFunction(predicate, arg, { timeout: PATIENCE, polling: 20 });
+  } catch (error) {
+    throw new Error(`timed out waiting for ${what} in ${page.url()}: ${/** @type {Error} */ (error).message.split('\n')[0]}`);
+  }
+}
+
+/** Waits until the page's client is online. @param {import('playwright-core').Page} page */
+export function waitOnline(page) {
+  // @ts-ignore: window.tandem is the page's own
+  return until(page, () => window.tandem?.status() === 'online', undefined, 'status online');
+}
+
+/**
+ * The state of a page's editor: the client's text, what the textarea shows, and so on.
+ * @param {import('playwright-core').Page} page
+ */
+export function state(page) {
+  return page.evaluate(() => {
+    // @ts-ignore: window.tandem is the page's own
+    const t = window.tandem;
+    const textarea = /** @type {HTMLTextAreaElement} */ (document.querySelector('[data-tandem="editor"]'));
+    return {
+      text: /** @type {string} */ (t.text()),
+      value: textarea.value,
+      revision: /** @type {number} */ (t.revision()),
+      status: /** @type {string} */ (t.status()),
+      synced: /** @type {boolean} */ (t.isSynced()),
+      clientId: /** @type {string} */ (t.clientId()),
+      title: /** @type {string} */ (t.title()),
+      likes: /** @type {number} */ (t.counter('likes')),
+      lost: !(/** @type {HTMLElement} */ (document.querySelector('.banner')).hidden),
+    };
+  });
+}
+
+/**
+ * Waits until every page is online with all its changes acknowledged and at the server's
+ * revision, then checks that each shows exactly the server's text (in its client and in its
+ * textarea), that none reported lost edits and that none raised an error. Returns the server's
+ * document.
+ * @param {Server} server
+ * @param {string} doc
+ * @param {EditorPage[]} pages
+ */
+export async function converged(server, doc, pages) {
+  const deadline = Date.now() + PATIENCE;
+  for (;;) {
+    await Promise.all(
+      pages.map((page) =>
+        // @ts-ignore: window.tandem is the page's own
+        until(page, () => window.tandem.status() === 'online' && window.tandem.isSynced(), undefined, 'online and synced'),
+      ),
+    );
+    const document = await server.document(doc);
+    const states = await Promise.all(pages.map(state));
+    if (states.every((s) => s.revision === document.revision && s.status === 'online' && s.synced)) {
+      states.forEach((s, i) => {
+        assert.equal(s.text, document.text, `page ${i}'s client has the server's text`);
+        assert.equal(s.value, document.text, `page ${i}'s textarea shows the server's text`);
+        assert.equal(s.lost, false, `page ${i} reported no lost edits`);
+      });
+      pages.forEach((page, i) => assert.deepEqual(page.errors, [], `page ${i} raised no errors`));
+      return document;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`the pages did not converge at revision ${document.revision}: ${JSON.stringify(states.map((s) => s.revision))}`);
+    }
+    // Some page has not heard the latest change yet: wait for it.
+    await Promise.all(
+      // @ts-ignore: window.tandem is the page's own
+      pages.map((page) => until(page, (revision) => window.tandem.revision() >= revision, document.revision, `revision ${document.revision}`)),
+    );
+  }
+}
+
+// ---- Text ----
+
+/** How many times `needle` occurs in `haystack` (without overlaps). */
+export function count(/** @type {string} */ haystack, /** @type {string} */ needle) {
+  return haystack.split(needle).length - 1;
+}
+
+/** What is wrong with a text: U+FFFD or a lone surrogate, or null if nothing. */
+export function badCharacters(/** @type {string} */ text) {
+  if (text.includes('\ufffd')) return `U+FFFD at ${text.indexOf('\ufffd')}`;
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
+  return lone ? `a lone surrogate ${lone[0].charCodeAt(0).toString(16)} at ${lone.index}` : null;
+}
+
+/**
+ * A small seeded PRNG (mulberry32), numbers in [0, 1).
+ * @param {number} seed
+ */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A document id no other test uses. @param {string} prefix */
+export function docName(prefix) {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
