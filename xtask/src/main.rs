@@ -1,7 +1,8 @@
-//! Project automation: `cargo xtask ci`, `cargo xtask tidy` and `cargo xtask bench`.
+//! Project automation: `cargo xtask ci`, `cargo xtask js`, `cargo xtask tidy` and
+//! `cargo xtask bench`.
 //!
 //! Nothing imports this crate. It depends on std, anyhow and serde_json only, and runs cargo
-//! through the `CARGO` variable that cargo sets.
+//! through the `CARGO` variable that cargo sets, and Node and npm from the `PATH`.
 
 mod tidy;
 
@@ -16,7 +17,11 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci                    format check, clippy (warnings denied), tests, docs and tidy: what CI runs
+  ci                    format check, clippy (warnings denied), tests, docs, tidy, then the
+                        JavaScript tests: what CI runs
+  js                    the JavaScript client's tests (node --test, against the real binary) and
+                        the browser tests (e2e/, Debian's Chromium); installs their npm packages
+                        with `npm ci`, and Chromium with apt-get if it is missing and can be
   tidy                  layering of crates, file headers and manifest conventions
   bench                 both benchmarks below, trace replay first (release builds)
   bench traces [ARGS]   replay real editing traces through Tandem's RGA and peer CRDT and rope
@@ -29,6 +34,7 @@ fn main() -> Result<()> {
     let task = args.first().map(String::as_str);
     match task {
         Some("ci") => ci(),
+        Some("js") => js(&project_root()),
         Some("tidy") => tidy::check(&project_root()),
         Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -56,7 +62,79 @@ fn ci() -> Result<()> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    tidy::check(&root)
+    tidy::check(&root)?;
+    js(&root)
+}
+
+/// The JavaScript tests: the client's own (`clients/js`, with the real binary) and the browser
+/// tests (`e2e`, with Debian's Chromium), each after `npm ci` installs exactly its lockfile.
+fn js(root: &Path) -> Result<()> {
+    cargo(root, &["build", "--locked", "-p", "tandem-server"], &[])?;
+    let binary = root.join("target/debug/tandem");
+    let chromium = chromium()?;
+    for folder in ["clients/js", "e2e"] {
+        let dir = root.join(folder);
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))?;
+        run(Command::new("node")
+            .arg("--test")
+            .args(test_files(&dir.join("test"))?)
+            .current_dir(&dir)
+            .env("TANDEM_BIN", &binary)
+            .env("CHROMIUM", &chromium))?;
+    }
+    Ok(())
+}
+
+/// The `*.test.js` files of `folder`, sorted (the helpers beside them are not tests).
+fn test_files(folder: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in
+        std::fs::read_dir(folder).with_context(|| format!("listing {}", folder.display()))?
+    {
+        let path = entry?.path();
+        if path.file_name().and_then(|name| name.to_str()).is_some_and(|n| n.ends_with(".test.js"))
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.test.js files in {}", folder.display());
+    }
+    Ok(files)
+}
+
+/// Chromium for the browser tests: `$CHROMIUM`, or Debian's `/usr/bin/chromium`, which is
+/// installed with apt-get when it is missing and this runs as root.
+fn chromium() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return Ok(PathBuf::from(path));
+    }
+    let debian = PathBuf::from("/usr/bin/chromium");
+    if debian.exists() {
+        return Ok(debian);
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout == b"0\n");
+    if !root {
+        bail!(
+            "the browser tests need Chromium: `sudo apt-get install -y chromium`, or set CHROMIUM"
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(debian)
+}
+
+/// Runs `command`, failing if it cannot start or fails.
+fn run(command: &mut Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    let status = command.status().with_context(|| format!("running {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench [traces [ARGS...] | server]`.
@@ -96,13 +174,7 @@ fn server_bench(root: &Path) -> Result<()> {
 
 /// Runs cargo with `args` in `root`, failing if it fails.
 fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let mut command = Command::new(cargo_bin());
-    command.args(args).current_dir(root).envs(env.iter().copied());
-    let status = command.status().with_context(|| format!("running cargo {}", args.join(" ")))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    run(Command::new(cargo_bin()).args(args).current_dir(root).envs(env.iter().copied()))
 }
 
 fn cargo_bin() -> String {
