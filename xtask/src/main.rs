@@ -27,7 +27,9 @@ tasks:
   bench traces [ARGS]   replay real editing traces through Tandem's RGA and peer CRDT and rope
                         crates (the bench/ package); ARGS go to it, e.g. --runs 3,
                         --trace automerge-paper, --system tandem,diamond-types, --help
-  bench server          the server's durable throughput and acknowledgement latency";
+  bench server          the server's durable throughput and acknowledgement latency, then the
+                        memory of one document under endless insert-and-delete
+  bench memory          that memory figure alone";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -143,10 +145,11 @@ fn bench(args: &[String]) -> Result<()> {
     match args.split_first() {
         None => {
             trace_bench(&root, &[])?;
-            server_bench(&root)
+            server_bench(&root, &[])
         }
         Some((which, rest)) if which == "traces" => trace_bench(&root, rest),
-        Some((which, [])) if which == "server" => server_bench(&root),
+        Some((which, [])) if which == "server" => server_bench(&root, &[]),
+        Some((which, [])) if which == "memory" => server_bench(&root, &["memory"]),
         Some(_) => bail!("unknown bench arguments {args:?}\n\n{USAGE}"),
     }
 }
@@ -168,8 +171,10 @@ fn trace_bench(root: &Path, args: &[String]) -> Result<()> {
     cargo(root, &cargo_args, &[])
 }
 
-fn server_bench(root: &Path) -> Result<()> {
-    cargo(root, &["run", "--release", "--locked", "-p", "tandem-bench"], &[])
+fn server_bench(root: &Path, args: &[&str]) -> Result<()> {
+    let mut cargo_args = vec!["run", "--release", "--locked", "-p", "tandem-bench", "--"];
+    cargo_args.extend_from_slice(args);
+    cargo(root, &cargo_args, &[])
 }
 
 /// Runs cargo with `args` in `root`, failing if it fails.

@@ -5,8 +5,12 @@
 //! second and each acknowledgement's latency. Every scenario runs against the durable store
 //! and against `--in-memory` in the same process, several times; medians are reported.
 //! It asserts no timing: it fails only if the server fails.
+//!
+//! Then `memory.rs` reports the live heap of one document under endless insert-and-delete.
 
 #![allow(clippy::print_stdout, reason = "the report is the output")]
+
+mod memory;
 
 use std::time::Duration;
 
@@ -16,6 +20,10 @@ use tandem_protocol::{ServerMessage, ThinClient};
 use tandem_server::{Config, Server, Storage};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The system allocator, counting what is allocated and freed (see `memory.rs`).
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
 /// Runs of each scenario; the median is reported.
 const RUNS: usize = 3;
@@ -45,6 +53,9 @@ struct Measured {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("memory") {
+        return memory::churn().await;
+    }
     let data = std::env::temp_dir().join(format!("tandem-bench-{}", std::process::id()));
     println!("durable changes: {RUNS} runs per row, medians; store in {}", data.display());
     println!();
@@ -82,7 +93,8 @@ async fn main() -> Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&data);
-    Ok(())
+    println!();
+    memory::churn().await
 }
 
 async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
@@ -116,7 +128,7 @@ async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
     })
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Makes `changes` inserts, each sent once the one before is acknowledged; returns the latencies.
@@ -141,7 +153,7 @@ async fn write(mut socket: Socket, mut thin: ThinClient, changes: usize) -> Resu
     Ok(latencies)
 }
 
-async fn next(socket: &mut Socket) -> Result<ServerMessage> {
+pub(crate) async fn next(socket: &mut Socket) -> Result<ServerMessage> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),

@@ -16,12 +16,13 @@ mod log;
 mod message;
 pub mod ot;
 mod room;
+mod text;
 
 pub use crate::{
     client::{ClientError, ThinClient},
     log::{Change, LastRequest, Logged, RestoreError, RoomSnapshot},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
-    room::{Broadcast, Limits, Reply, Room},
+    room::{Broadcast, Footprint, Limits, Reply, Room},
 };
 
 #[cfg(test)]

@@ -40,6 +40,16 @@ impl Change {
         }
     }
 
+    /// The bytes of text the change holds (what its size grows with).
+    pub(crate) fn text_bytes(&self) -> usize {
+        match self {
+            Change::Insert { text, .. } => text.len(),
+            Change::SetTitle { title } => title.len(),
+            Change::IncrementCounter { name, .. } => name.len(),
+            Change::Delete { .. } => 0,
+        }
+    }
+
     /// The text edit, for changes of the text.
     pub(crate) fn edit(&self) -> Option<Edit> {
         match self {
@@ -108,6 +118,16 @@ pub struct LastRequest {
     pub id: RequestId,
     /// The acknowledgement it got.
     pub ack: ServerMessage,
+}
+
+impl LastRequest {
+    /// The revision the request was acknowledged at.
+    pub(crate) fn revision(&self) -> u64 {
+        match self.ack {
+            ServerMessage::Ack { revision, .. } => revision,
+            _ => 0,
+        }
+    }
 }
 
 /// A room's state at one revision: what a restart needs besides the log after it.

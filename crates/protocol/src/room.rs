@@ -6,13 +6,13 @@ use std::{
     time::Duration,
 };
 
-use tandem_document::{Document, NodeId};
 use tandem_presence::{Cursor, Fields, Presence, User};
 
 use crate::{
     Change, ClientMessage, CursorView, ErrorCode, LastRequest, Logged, RequestId, RestoreError,
     RoomSnapshot, ServerMessage, UserView,
     ot::{Edit, transform},
+    text::Text,
 };
 
 /// Limits that keep one client from hurting the others.
@@ -25,6 +25,9 @@ pub struct Limits {
     /// How many revisions of history the room keeps to transform late edits against; an edit
     /// made at an older revision is refused as stale.
     pub max_history: usize,
+    /// How many bytes of inserted text the history may hold: the oldest changes are dropped
+    /// first, so a few huge inserts shorten the history rather than fill memory.
+    pub max_history_bytes: usize,
     /// Into how many pieces concurrent inserts may cut one late delete; an edit cut into more
     /// is refused as stale, since applying it would flood every client with changes.
     pub max_pieces: usize,
@@ -36,6 +39,7 @@ impl Default for Limits {
             max_document_chars: 10_000_000,
             max_field_chars: 256,
             max_history: 1_000,
+            max_history_bytes: 16 << 20,
             max_pieces: 100,
         }
     }
@@ -50,6 +54,15 @@ pub struct Reply {
     pub to_others: Vec<ServerMessage>,
     /// The changes applied, to be stored durably before any of the messages is sent.
     pub logged: Vec<Logged>,
+}
+
+/// What a room holds that could grow with use: see [`Room::footprint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    pub history_entries: usize,
+    pub history_bytes: usize,
+    pub text_runs: usize,
+    pub requests: usize,
 }
 
 /// A message for every client of the document except `except`.
@@ -72,19 +85,20 @@ struct Refusal(ErrorCode, String);
 #[derive(Debug)]
 pub struct Room {
     id: String,
-    document: Document,
+    text: Text,
+    title: String,
     revision: u64,
     /// The changes of the last revisions, the newest last (its revision is `revision`).
     history: VecDeque<Logged>,
-    /// The node id under which each client's edits enter the document.
-    nodes: BTreeMap<String, NodeId>,
+    /// The bytes of text the history holds, kept under [`Limits::max_history_bytes`].
+    history_bytes: usize,
     presence: Presence,
     limits: Limits,
     /// Each client's last request that changed something, to acknowledge a resend again.
     requests: BTreeMap<String, LastRequest>,
     /// Changes applied while handling the current frame.
     logged: Vec<Logged>,
-    /// Counter values, exactly: the document's counters saturate, these never overflow.
+    /// Counter values, exactly: an increment that would overflow is refused.
     counters: BTreeMap<String, i64>,
     /// Clients whose session resumed with `since`: they continue their request ids, so a
     /// request repeating their last one is a resend, acknowledged again and not applied twice.
@@ -96,10 +110,11 @@ impl Room {
     pub fn new(id: &str, limits: Limits, idle_after: Duration) -> Room {
         Room {
             id: id.to_owned(),
-            document: Document::new(),
+            text: Text::default(),
+            title: String::new(),
             revision: 0,
             history: VecDeque::new(),
-            nodes: BTreeMap::new(),
+            history_bytes: 0,
             presence: Presence::new(idle_after),
             limits,
             requests: BTreeMap::new(),
@@ -120,21 +135,11 @@ impl Room {
     ) -> Result<Room, RestoreError> {
         let mut room = Room::new(id, limits, idle_after);
         if let Some(snapshot) = snapshot {
-            let invalid = |reason: tandem_document::Error| RestoreError::Invalid {
+            room.text = Text::new(&snapshot.text).map_err(|reason| RestoreError::Invalid {
                 revision: snapshot.revision,
                 reason: reason.to_string(),
-            };
-            // The snapshot's content enters under node 0; clients' nodes start at 1.
-            let node = NodeId(0);
-            if !snapshot.text.is_empty() {
-                room.document.insert(node, 0, &snapshot.text).map_err(invalid)?;
-            }
-            if !snapshot.title.is_empty() {
-                room.document.set_title(node, &snapshot.title).map_err(invalid)?;
-            }
-            for (name, value) in &snapshot.counters {
-                room.document.increment_counter(node, name, *value).map_err(invalid)?;
-            }
+            })?;
+            room.title = snapshot.title;
             room.revision = snapshot.revision;
             room.requests = snapshot.requests;
             room.counters = snapshot.counters;
@@ -147,7 +152,9 @@ impl Room {
         let consecutive = covered.windows(2).all(|pair| pair[1].revision == pair[0].revision + 1);
         if consecutive && covered.last().is_some_and(|last| last.revision == room.revision) {
             let skip = covered.len().saturating_sub(room.limits.max_history);
-            room.history.extend(covered.into_iter().skip(skip));
+            for entry in covered.into_iter().skip(skip) {
+                room.remember(entry);
+            }
         }
         for entry in log {
             if entry.revision != room.revision + 1 {
@@ -167,8 +174,8 @@ impl Room {
     pub fn snapshot(&self) -> RoomSnapshot {
         RoomSnapshot {
             revision: self.revision,
-            text: self.document.text(),
-            title: self.document.title().to_owned(),
+            text: self.text.to_string(),
+            title: self.title.clone(),
             counters: self.counters.clone(),
             requests: self.requests.clone(),
         }
@@ -187,8 +194,39 @@ impl Room {
         self.revision
     }
 
-    pub fn document(&self) -> &Document {
-        &self.document
+    /// The text now.
+    pub fn text(&self) -> String {
+        self.text.to_string()
+    }
+
+    /// The length of the text, in code points.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.len() == 0
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// The value of counter `name` (0 if it was never incremented).
+    pub fn counter(&self, name: &str) -> i64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// What the room holds in memory that grows with use rather than with the text: the
+    /// history's entries and bytes, the runs of the text's RGA, and the clients remembered
+    /// for their last request. Each stays bounded, whatever is typed and deleted.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            history_entries: self.history.len(),
+            history_bytes: self.history_bytes,
+            text_runs: self.text.runs(),
+            requests: self.requests.len(),
+        }
     }
 
     /// Number of clients in the room.
@@ -203,8 +241,8 @@ impl Room {
             client_id: client.to_owned(),
             doc: self.id.clone(),
             revision: self.revision,
-            text: self.document.text(),
-            title: self.document.title().to_owned(),
+            text: self.text.to_string(),
+            title: self.title.clone(),
             counters: self.counters.clone(),
             users,
         };
@@ -328,7 +366,7 @@ impl Room {
                 if text.is_empty() {
                     return Err(Refusal(ErrorCode::InvalidMessage, "insert has empty text".into()));
                 }
-                let grown = self.document.len().saturating_add(text.chars().count());
+                let grown = self.text.len().saturating_add(text.chars().count());
                 if grown > self.limits.max_document_chars {
                     let limit = self.limits.max_document_chars;
                     let message = format!("the document would grow past {limit} characters");
@@ -344,9 +382,7 @@ impl Room {
             }
             ClientMessage::SetTitle { id, title } => {
                 check_field("title", &title, max_field)?;
-                let node = self.node(client);
-                self.document.set_title(node, &title).map_err(internal)?;
-                let title = self.document.title().to_owned();
+                self.title.clone_from(&title);
                 self.commit(client, id.clone(), false, Change::SetTitle { title });
                 Ok(self.changed(client, id, now))
             }
@@ -361,8 +397,6 @@ impl Room {
                     let message = format!("counter {name} would overflow");
                     return Err(Refusal(ErrorCode::TooLarge, message));
                 };
-                let node = self.node(client);
-                self.document.increment_counter(node, &name, amount).map_err(internal)?;
                 let change = Change::IncrementCounter { name, amount, value };
                 self.commit(client, id.clone(), false, change);
                 Ok(self.changed(client, id, now))
@@ -425,7 +459,7 @@ impl Room {
         let concurrent: Vec<Edit> =
             self.history.iter().skip(since).filter_map(|entry| entry.change.edit()).collect();
         let len_then =
-            concurrent.iter().fold(self.document.len() as isize, |len, edit| len - edit.delta());
+            concurrent.iter().fold(self.text.len() as isize, |len, edit| len - edit.delta());
         let len_then = len_then.max(0) as usize;
         if !edit.fits(len_then) {
             let (start, end) = match &edit {
@@ -449,7 +483,7 @@ impl Room {
             }
         }
         // Every piece must fit before any is applied, so an edit is applied whole or not at all.
-        let mut len = self.document.len();
+        let mut len = self.text.len();
         for edit in &edits {
             if !edit.fits(len) {
                 return Err(Refusal(
@@ -459,11 +493,10 @@ impl Room {
             }
             len = (len as isize + edit.delta()) as usize;
         }
-        let node = self.node(client);
         for (piece, edit) in edits.into_iter().enumerate() {
             match &edit {
-                Edit::Insert { index, text } => self.document.insert(node, *index, text).map(drop),
-                Edit::Delete { index, len } => self.document.delete(node, *index, *len).map(drop),
+                Edit::Insert { index, text } => self.text.insert(*index, text),
+                Edit::Delete { index, len } => self.text.delete(*index, *len),
             }
             .map_err(internal)?;
             self.commit(client, id.clone(), piece > 0, Change::from_edit(&edit));
@@ -494,26 +527,41 @@ impl Room {
             let last = LastRequest { id: id.clone(), ack: entry.ack() };
             self.requests.insert(entry.author.clone(), last);
         }
-        self.history.push_back(entry.clone());
-        while self.history.len() > self.limits.max_history {
-            self.history.pop_front();
-        }
+        self.remember(entry.clone());
         self.logged.push(entry);
         self.revision
     }
 
+    /// Adds the newest change to the history, then drops the oldest ones while the history
+    /// holds more than [`Limits::max_history`] changes or [`Limits::max_history_bytes`] of text.
+    /// Each time the history has moved a whole window on, the clients' last requests older
+    /// than it are forgotten: a client resuming from inside the window has heard their acks.
+    fn remember(&mut self, entry: Logged) {
+        self.history_bytes += entry.change.text_bytes();
+        self.history.push_back(entry);
+        while self.history.len() > self.limits.max_history.max(1)
+            || (self.history_bytes > self.limits.max_history_bytes && self.history.len() > 1)
+        {
+            if let Some(dropped) = self.history.pop_front() {
+                self.history_bytes -= dropped.change.text_bytes();
+            }
+        }
+        if self.revision.is_multiple_of(self.limits.max_history.max(1) as u64) {
+            let oldest = self.revision - self.history.len() as u64;
+            self.requests.retain(|_, last| last.revision() > oldest);
+        }
+    }
+
     /// Applies a logged change again, as it was applied the first time.
     fn replay(&mut self, entry: Logged) -> Result<(), String> {
-        let node = self.node(&entry.author);
         match &entry.change {
-            Change::Insert { index, text } => self.document.insert(node, *index, text).map(drop),
-            Change::Delete { index, length } => {
-                self.document.delete(node, *index, *length).map(drop)
+            Change::Insert { index, text } => self.text.insert(*index, text),
+            Change::Delete { index, length } => self.text.delete(*index, *length),
+            Change::SetTitle { title } => {
+                self.title.clone_from(title);
+                Ok(())
             }
-            Change::SetTitle { title } => self.document.set_title(node, title).map(drop),
-            Change::IncrementCounter { name, amount, .. } => {
-                self.document.increment_counter(node, name, *amount).map(drop)
-            }
+            Change::IncrementCounter { .. } => Ok(()),
         }
         .map_err(|error| error.to_string())?;
         let Logged { author, request, continued, change, .. } = entry;
@@ -541,12 +589,6 @@ impl Room {
     fn presence_of(&self, client: &str, now: Duration) -> Option<ServerMessage> {
         let user = self.presence.user(&self.id, client)?;
         Some(ServerMessage::Presence(view(client, user, now, self.presence.idle_after())))
-    }
-
-    /// The node id of `client`'s edits, assigned on first use.
-    fn node(&mut self, client: &str) -> NodeId {
-        let next = NodeId(self.nodes.len() as u64 + 1);
-        *self.nodes.entry(client.to_owned()).or_insert(next)
     }
 }
 
@@ -581,8 +623,8 @@ fn check_field(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// A change the document refused after the room's own checks passed; reported, never a panic.
-fn internal(error: tandem_document::Error) -> Refusal {
+/// A change the text refused after the room's own checks passed; reported, never a panic.
+fn internal(error: tandem_crdt::Error) -> Refusal {
     Refusal(ErrorCode::OutOfRange, error.to_string())
 }
 

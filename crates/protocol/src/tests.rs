@@ -2,6 +2,7 @@
 //! converging through a room under random interleavings.
 
 mod docs;
+mod memory;
 mod ot;
 mod room;
 mod sim;

@@ -63,6 +63,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Outgoing messages that may wait for one slow client before it is disconnected.
     pub queue_capacity: usize,
+    /// Bytes of frames whose changes may wait to be stored; past it, connections wait before
+    /// their next frame is read.
+    pub outbox_bytes: usize,
     pub limits: Limits,
 }
 
@@ -78,6 +81,7 @@ impl Default for Config {
             unload_after: Duration::from_secs(10 * 60),
             max_message_bytes: transport.max_message_bytes,
             queue_capacity: transport.queue_capacity,
+            outbox_bytes: 64 << 20,
             limits: Limits::default(),
         }
     }
@@ -145,7 +149,7 @@ impl Server {
             queue_capacity: config.queue_capacity,
             max_message_bytes: config.max_message_bytes,
         });
-        let (outbox, writer) = Outbox::start(Arc::clone(&store));
+        let (outbox, writer) = Outbox::start(Arc::clone(&store), config.outbox_bytes);
         let (alive, all_closed) = mpsc::channel(1);
         let (stop, stopping) = watch::channel(false);
         let app = Arc::new(App {
@@ -282,15 +286,22 @@ impl App {
         let (doc, client) =
             (session.connection.room().to_owned(), session.connection.client().to_owned());
         tracing::info!(%client, %doc, "connected");
+        let (doc, client) = (&doc, &client);
         let closed = session
             .connection
-            .run(socket, |frame| {
-                let handled = self.with_room(&doc, |slot| {
+            .run(socket, |frame| async move {
+                let bytes = match &frame {
+                    Frame::Text(text) => text.len(),
+                    Frame::Binary => 0,
+                };
+                // Room in the outbox first: while it is full, this client waits, unread.
+                let permit = self.outbox.reserve(bytes).await;
+                let handled = self.with_room(doc, |slot| {
                     let reply = match frame {
-                        Frame::Text(text) => slot.room.handle(&client, &text, self.now()),
+                        Frame::Text(text) => slot.room.handle(client, &text, self.now()),
                         Frame::Binary => slot.room.handle_binary(),
                     };
-                    self.dispatch(slot, &client, reply);
+                    self.dispatch_frame(slot, client, reply, Some(permit));
                 });
                 if let Err(error) = handled {
                     tracing::error!(%client, %doc, %error, "the document could not be loaded");
@@ -331,11 +342,18 @@ impl App {
                     "id": slot.room.id(),
                     "clients": slot.room.clients(),
                     "revision": slot.room.revision(),
-                    "length": slot.room.document().len(),
+                    "length": slot.room.len(),
                 })
             })
             .collect();
         documents.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        serde_json::json!({ "connections": self.pool.connections(), "documents": documents })
+        serde_json::json!({
+            "connections": self.pool.connections(),
+            "outbox_bytes": self.outbox.queued_bytes(),
+            "documents": documents,
+        })
     }
 }
+
+#[cfg(test)]
+mod tests;

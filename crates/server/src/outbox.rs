@@ -5,6 +5,11 @@
 //! commit: changes arriving during a commit go into the next), and only then sends the
 //! messages. An acknowledgement therefore never leaves before its change is on disk, and a
 //! client never hears of a change the store could lose.
+//!
+//! The queue is bounded in bytes: a connection takes room for each frame before its room
+//! handles it ([`Outbox::reserve`]), and waits, reading nothing more, while the queue is full;
+//! the room is given back once the item is stored. Joins, leaves and idle marks
+//! queue without waiting (there are as many as connections, not as many as frames).
 
 use std::{
     sync::{
@@ -17,7 +22,7 @@ use std::{
 use tandem_protocol::{Logged, RoomSnapshot, ServerMessage};
 use tandem_store::{Batch, Record, Store};
 use tandem_transport::{Handle, Message};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// The most items one commit takes.
 const MAX_BATCH: usize = 4096;
@@ -31,6 +36,13 @@ pub(crate) struct Item {
     pub(crate) snapshot: Option<(RoomSnapshot, u64)>,
     /// Messages and the connections that get them, fixed when the item was queued.
     pub(crate) sends: Vec<(Vec<Handle>, ServerMessage)>,
+    /// The room in the queue the frame behind this item took, given back once it is stored.
+    pub(crate) permit: Option<Permit>,
+}
+
+/// Room in the outbox for one frame's item.
+pub(crate) struct Permit {
+    _held: OwnedSemaphorePermit,
 }
 
 /// The sending side; cheap to share.
@@ -39,11 +51,14 @@ pub(crate) struct Outbox {
     /// place in the channel are taken in one step, so `done` counts items in number order.
     items: Mutex<(mpsc::UnboundedSender<Item>, u64)>,
     done: Arc<AtomicU64>,
+    /// Bytes of frames whose items have not been sent yet may take at most this many permits.
+    room: Arc<Semaphore>,
+    capacity: usize,
 }
 
 impl Outbox {
-    /// Starts the writer thread.
-    pub(crate) fn start(store: Arc<dyn Store>) -> (Outbox, JoinHandle<()>) {
+    /// Starts the writer thread, with a queue of `capacity` bytes of frames.
+    pub(crate) fn start(store: Arc<dyn Store>, capacity: usize) -> (Outbox, JoinHandle<()>) {
         let (items, receiver) = mpsc::unbounded_channel();
         let done = Arc::new(AtomicU64::new(0));
         let writer = {
@@ -53,7 +68,22 @@ impl Outbox {
                 .spawn(move || write(store.as_ref(), receiver, &done))
                 .unwrap_or_else(|error| panic!("cannot start the writer thread: {error}"))
         };
-        (Outbox { items: Mutex::new((items, 0)), done }, writer)
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        let room = Arc::new(Semaphore::new(capacity));
+        (Outbox { items: Mutex::new((items, 0)), done, room, capacity }, writer)
+    }
+
+    /// Waits for room in the queue for the item of a frame of `bytes`: a connection calls
+    /// this before its room handles the frame, so that a full queue holds it back.
+    pub(crate) async fn reserve(&self, bytes: usize) -> Permit {
+        let permits = bytes.clamp(1, self.capacity) as u32;
+        let permit = Arc::clone(&self.room).acquire_many_owned(permits).await;
+        Permit { _held: permit.expect("the outbox's semaphore is never closed") }
+    }
+
+    /// Bytes of frames whose items wait to be stored and sent.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.capacity - self.room.available_permits()
     }
 
     /// Queues an item; returns its number, which [`Outbox::done`] reaches once it is sent.
@@ -89,7 +119,11 @@ fn write(store: &dyn Store, mut items: mpsc::UnboundedReceiver<Item>, done: &Ato
             tracing::error!(%error, "storing changes failed; stopping so that nothing unstored is acknowledged");
             std::process::exit(1);
         }
-        for item in &batch {
+        let count = batch.len() as u64;
+        for item in batch {
+            // Stored: the frame's room in the queue is free again (before anyone hears of it,
+            // so that a client that has its ack sees the queue without it).
+            drop(item.permit);
             for (recipients, message) in &item.sends {
                 let frame = Message::text(message.to_json());
                 for connection in recipients {
@@ -97,7 +131,7 @@ fn write(store: &dyn Store, mut items: mpsc::UnboundedReceiver<Item>, done: &Ato
                 }
             }
         }
-        done.fetch_add(batch.len() as u64, Ordering::SeqCst);
+        done.fetch_add(count, Ordering::SeqCst);
     }
 }
 

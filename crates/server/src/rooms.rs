@@ -10,7 +10,10 @@ use tandem_protocol::{Broadcast, Logged, Reply, Room, RoomSnapshot};
 
 use tandem_transport::Handle;
 
-use crate::{App, outbox::Item};
+use crate::{
+    App,
+    outbox::{Item, Permit},
+};
 
 /// How many revisions pass between snapshots; each lets the log drop what lies more than a
 /// history's worth behind it.
@@ -96,13 +99,24 @@ impl App {
 
     /// Queues a reply: stored first, then sent to the sender and to the others in the room now.
     pub(crate) fn dispatch(&self, slot: &mut Slot, client: &str, reply: Reply) {
+        self.dispatch_frame(slot, client, reply, None);
+    }
+
+    /// Queues the reply to a frame, holding the frame's room in the outbox until it is sent.
+    pub(crate) fn dispatch_frame(
+        &self,
+        slot: &mut Slot,
+        client: &str,
+        reply: Reply,
+        permit: Option<Permit>,
+    ) {
         let doc = slot.room.id().to_owned();
         let sender: Vec<Handle> = self.pool.handle(&doc, client).into_iter().collect();
         let others = self.handles(slot, &doc, client);
         let mut sends = Vec::with_capacity(reply.to_sender.len() + reply.to_others.len());
         sends.extend(reply.to_sender.into_iter().map(|message| (sender.clone(), message)));
         sends.extend(reply.to_others.into_iter().map(|message| (others.clone(), message)));
-        self.queue(slot, reply.logged, sends);
+        self.queue(slot, reply.logged, sends, permit);
     }
 
     /// The connections of everyone in the room but `except`, as they are now: a message queued
@@ -123,7 +137,7 @@ impl App {
             .into_iter()
             .map(|Broadcast { except, message }| (self.handles(slot, &doc, &except), message))
             .collect();
-        self.queue(slot, Vec::new(), sends);
+        self.queue(slot, Vec::new(), sends, None);
     }
 
     fn queue(
@@ -131,6 +145,7 @@ impl App {
         slot: &mut Slot,
         logged: Vec<Logged>,
         sends: Vec<(Vec<Handle>, tandem_protocol::ServerMessage)>,
+        permit: Option<Permit>,
     ) {
         if logged.is_empty() && sends.is_empty() {
             return;
@@ -146,7 +161,7 @@ impl App {
         slot.empty_since =
             if slot.room.clients() == 0 { slot.empty_since.or(Some(self.now())) } else { None };
         let doc = slot.room.id().to_owned();
-        slot.last_item = self.outbox.push(Item { doc, logged, snapshot, sends });
+        slot.last_item = self.outbox.push(Item { doc, logged, snapshot, sends, permit });
     }
 
     /// Takes out of memory the rooms nobody has used for `unload_after` whose queued items

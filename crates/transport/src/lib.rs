@@ -361,15 +361,18 @@ impl Connection {
     }
 
     /// Drives the WebSocket until it ends: queued messages go out, and every incoming data
-    /// frame goes to `on_frame`. Returns why it ended. The connection stays registered until it
-    /// is dropped, so the caller can leave its room and unregister in one step.
-    pub async fn run<S>(
+    /// frame goes to `on_frame`, whose future is awaited before the next frame is read (so a
+    /// handler that waits, for room in a queue say, holds the client back: backpressure).
+    /// Returns why it ended. The connection stays registered until it is dropped, so the
+    /// caller can leave its room and unregister in one step.
+    pub async fn run<S, F>(
         &mut self,
         socket: WebSocketStream<S>,
-        mut on_frame: impl FnMut(Frame),
+        mut on_frame: impl FnMut(Frame) -> F,
     ) -> Closed
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        F: std::future::Future<Output = ()>,
     {
         let Some(mut receiver) = self.receiver.take() else {
             return Closed::Failed("already run".into());
@@ -404,14 +407,14 @@ impl Connection {
         });
         let shared = Arc::clone(&self.shared);
         let closed = loop {
-            tokio::select! {
+            let frame = tokio::select! {
                 incoming = stream.next() => {
                     shared.last_seen.store(self.pool.now_ms(), Ordering::Relaxed);
                     match incoming {
-                        Some(Ok(Message::Text(text))) => on_frame(Frame::Text(text)),
-                        Some(Ok(Message::Binary(_))) => on_frame(Frame::Binary),
+                        Some(Ok(Message::Text(text))) => Frame::Text(text),
+                        Some(Ok(Message::Binary(_))) => Frame::Binary,
                         Some(Ok(Message::Close(_))) | None => break Closed::ByPeer,
-                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                         Some(Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }))) => {
                             break Closed::TooLarge;
                         }
@@ -419,7 +422,8 @@ impl Connection {
                     }
                 }
                 _ = shared.close.notified() => break shared.close_reason(),
-            }
+            };
+            on_frame(frame).await;
         };
         let _ = close_sender.send(closed.frame());
         let mut writer = writer;

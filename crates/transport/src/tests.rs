@@ -39,6 +39,7 @@ async fn connect(
         connection
             .run(server, move |frame| {
                 let _ = frames.send(frame);
+                std::future::ready(())
             })
             .await
     });

@@ -99,10 +99,7 @@ fn changes_are_acked_to_the_sender_and_broadcast_to_the_others() {
         json(&reply.to_others[0]),
         json!({"type": "increment_counter", "client_id": "ada", "revision": 4, "name": "likes", "amount": -3, "value": -3})
     );
-    assert_eq!(
-        (room.document().text(), room.document().title(), room.revision()),
-        ("hlo".to_owned(), "Plans", 4)
-    );
+    assert_eq!((room.text(), room.title(), room.revision()), ("hlo".to_owned(), "Plans", 4));
     assert_eq!(
         (ada.text(), ada.title(), ada.counter("likes"), ada.revision()),
         ("hlo".to_owned(), "Plans", -3, 4)
@@ -156,7 +153,7 @@ fn the_abcd_case_converges_in_both_arrival_orders() {
                 }
             }
         }
-        assert_eq!(room.document().text(), "ACXD");
+        assert_eq!(room.text(), "ACXD");
         assert_eq!((one.text(), two.text()), ("ACXD".to_owned(), "ACXD".to_owned()));
         assert_eq!((one.revision(), two.revision()), (3, 3));
     }
@@ -206,7 +203,7 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
     let (_, missing) = error_code(&room.handle("ada", cases[2].0, secs(1)));
     assert!(missing["message"].as_str().is_some_and(|m| m.contains("index")), "{missing}");
     assert_eq!(error_code(&room.handle_binary()).0, ErrorCode::InvalidMessage);
-    assert_eq!((room.document().text(), room.revision()), ("abc".to_owned(), 1));
+    assert_eq!((room.text(), room.revision()), ("abc".to_owned(), 1));
     // Revisions older than the history kept are stale too.
     for text in ["d", "e"] {
         act(&mut room, &mut ada, |c| c.insert(c.len(), text).expect("fits"));
@@ -216,7 +213,7 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
     // And the connection carries on.
     let reply = act(&mut room, &mut ada, |c| c.insert(0, ">").expect("fits"));
     assert_eq!(json(&reply.to_sender[0])["type"], "ack");
-    assert_eq!(room.document().text(), ">abcde");
+    assert_eq!(room.text(), ">abcde");
 }
 
 #[test]
@@ -267,7 +264,7 @@ fn counters_at_the_extremes_agree_between_client_and_server() {
         "{refused:?}"
     );
     act(&mut room, &mut ada, |c| c.increment_counter("n", -1));
-    assert_eq!((ada.counter("n"), room.document().counter("n")), (i64::MAX - 1, i64::MAX - 1));
+    assert_eq!((ada.counter("n"), room.counter("n")), (i64::MAX - 1, i64::MAX - 1));
 }
 
 #[test]
@@ -289,7 +286,7 @@ fn a_refused_title_is_dropped_and_the_client_carries_on() {
         ada.receive(answer).expect("accepted");
     }
     assert!(ada.is_synced());
-    assert_eq!((ada.text(), room.document().text()), ("x".to_owned(), "x".to_owned()));
+    assert_eq!((ada.text(), room.text()), ("x".to_owned(), "x".to_owned()));
 }
 
 #[test]
@@ -336,7 +333,7 @@ fn a_delete_cut_into_too_many_pieces_is_refused_as_stale() {
             json!({"type": "delete", "client_id": "bob", "revision": 4, "index": 1, "length": 3}),
         ]
     );
-    assert_eq!(room.document().text(), "-");
+    assert_eq!(room.text(), "-");
 }
 
 #[test]
@@ -379,8 +376,7 @@ fn the_log_and_a_snapshot_rebuild_the_room() {
     }
     assert_eq!(log.iter().map(|entry| entry.revision).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
     let state = |room: &Room| {
-        let doc = room.document();
-        (doc.text(), doc.title().to_owned(), doc.counter("likes"), room.revision())
+        (room.text(), room.title().to_owned(), room.counter("likes"), room.revision())
     };
     let replayed =
         Room::restore("notes", Limits::default(), IDLE, None, log.clone()).expect("restores");
@@ -420,7 +416,7 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
     let again = send(&mut room, "ada", &insert);
     assert_eq!(again.to_sender, first.to_sender, "the same ack");
     assert!(again.logged.is_empty() && again.to_others.is_empty(), "nothing applied");
-    assert_eq!((room.document().text(), room.revision()), ("once".to_owned(), 1));
+    assert_eq!((room.text(), room.revision()), ("once".to_owned(), 1));
     // Too far back for the history kept: no resume.
     let mut small = Room::new("notes", Limits { max_history: 1, ..Limits::default() }, IDLE);
     let mut bob = join(&mut small, "bob");

@@ -139,7 +139,7 @@ impl Sim {
     }
 
     fn assert_converged(&self) {
-        let text = self.room.document().text();
+        let text = self.room.text();
         for client in &self.clients {
             assert!(client.is_synced(), "{} has unacknowledged changes", client.client_id());
             assert_eq!(client.text(), text, "{} differs from the server", client.client_id());
@@ -149,7 +149,7 @@ impl Sim {
                 "{} is at another revision",
                 client.client_id()
             );
-            assert_eq!(client.counter("n"), self.room.document().counter("n"));
+            assert_eq!(client.counter("n"), self.room.counter("n"));
         }
     }
 }
@@ -207,7 +207,7 @@ fn runs_typed_at_the_same_place_stay_contiguous() {
             }
         }
         sim.assert_converged();
-        let text = sim.room.document().text();
+        let text = sim.room.text();
         assert!(
             text == "[aaaabbbb]" || text == "[bbbbaaaa]",
             "seed {seed}: runs interleaved: {text}"

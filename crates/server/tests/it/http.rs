@@ -19,7 +19,7 @@ async fn healthz_and_status_answer_over_http() {
     let body: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(
         body,
-        json!({"connections": 3, "documents": [
+        json!({"connections": 3, "outbox_bytes": 0, "documents": [
             {"id": "notes", "clients": 2, "revision": 1, "length": 5},
             {"id": "plans", "clients": 1, "revision": 0, "length": 0},
         ]})

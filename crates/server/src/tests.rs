@@ -1,0 +1,63 @@
+//! Tests of the server's internals that the integration tests cannot reach.
+
+use std::{
+    future::Future,
+    sync::{Arc, Mutex, mpsc},
+};
+
+use tandem_protocol::{Change, Logged};
+use tandem_store::{Batch, Error, MemoryStore, Store, Stored};
+
+use crate::outbox::{Item, Outbox};
+
+/// A store whose commits wait for a go from the test.
+struct Gated {
+    inner: MemoryStore,
+    go: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Store for Gated {
+    fn load(&self, doc: &str) -> Result<Stored, Error> {
+        self.inner.load(doc)
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<(), Error> {
+        let _ = self.go.lock().expect("not poisoned").recv();
+        self.inner.commit(batch)
+    }
+}
+
+fn item(permit: crate::outbox::Permit) -> Item {
+    let change = Change::Insert { index: 0, text: "x".into() };
+    let logged =
+        vec![Logged { revision: 1, author: "ada".into(), request: None, continued: false, change }];
+    Item { doc: "notes".into(), logged, snapshot: None, sends: Vec::new(), permit: Some(permit) }
+}
+
+#[tokio::test]
+async fn a_full_outbox_holds_the_next_frame_back_until_it_is_stored() {
+    let (go, gate) = mpsc::channel();
+    let store = Arc::new(Gated { inner: MemoryStore::new(), go: Mutex::new(gate) });
+    let (outbox, writer) = Outbox::start(store, 100);
+    // A frame of 60 bytes fits, and its item waits in the store's commit.
+    let first = outbox.reserve(60).await;
+    outbox.push(item(first));
+    assert_eq!(outbox.queued_bytes(), 60);
+    // The next 60 bytes do not fit: the connection waits.
+    let mut second = Box::pin(outbox.reserve(60));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(second.as_mut().poll(&mut context).is_pending());
+    // Once the first item is stored and sent, there is room again.
+    go.send(()).expect("the writer waits");
+    let second = second.await;
+    assert_eq!(outbox.queued_bytes(), 60);
+    // A frame larger than the whole queue still gets in, alone.
+    outbox.push(item(second));
+    go.send(()).expect("the writer waits");
+    let huge = outbox.reserve(1_000).await;
+    assert_eq!(outbox.queued_bytes(), 100);
+    drop(huge);
+    drop(outbox);
+    drop(go);
+    writer.join().expect("the writer ends");
+}
