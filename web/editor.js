@@ -4,7 +4,7 @@
 // Everything goes through the Tandem client served by this same server (/js/tandem.js). For
 // tests and the console the client is exposed as `window.tandem`.
 
-import { TandemClient, bindTextarea, colorFor } from '/js/tandem.js';
+import { TandemClient, bindTextarea, colorOf } from '/js/tandem.js';
 
 const PALETTE = ['#e11d48', '#2563eb', '#16a34a', '#d97706', '#9333ea', '#0891b2', '#db2777', '#65a30d', '#dc2626', '#4f46e5'];
 const ANIMALS = ['Otter', 'Heron', 'Lynx', 'Puffin', 'Badger', 'Falcon', 'Gecko', 'Ibex', 'Koala', 'Marten', 'Narwhal', 'Quokka', 'Wren', 'Yak'];
@@ -72,9 +72,9 @@ const sendTitle = () => {
   titleTimer = undefined;
   if (client.ready && titleInput.value !== client.title) client.setTitle(titleInput.value);
 };
+// Throttled rather than debounced: while one types, the title goes out every 250 ms.
 titleInput.addEventListener('input', () => {
-  clearTimeout(titleTimer);
-  titleTimer = setTimeout(sendTitle, 250);
+  titleTimer ??= setTimeout(sendTitle, 250);
 });
 titleInput.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
   if (event.key === 'Enter') {
@@ -124,14 +124,19 @@ nameInput.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
 
 // ---- People ----
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** The first grapheme of `word` (a whole emoji sequence, or a letter with its marks). @param {string} word */
+const firstGrapheme = (word) => graphemes.segment(word)[Symbol.iterator]().next().value?.segment ?? '';
+/** A letter: the initials of a name are letters; an emoji, if the name starts with one, stands alone. */
+const LETTER = /^\p{L}/u;
+
 /** @param {string} text */
-const initials = (text) =>
-  text
-    .split(/\s+/)
-    .filter(Boolean)
-    .slice(0, 2)
-    .map((word) => [...word][0]?.toUpperCase() ?? '')
-    .join('') || '?';
+const initials = (text) => {
+  const firsts = text.split(/\s+/).filter(Boolean).map(firstGrapheme);
+  if (firsts.length === 0) return '?';
+  if (!LETTER.test(firsts[0])) return firsts[0];
+  return firsts.filter((first) => LETTER.test(first)).slice(0, 2).join('').toUpperCase();
+};
 
 function showUsers() {
   const me = { clientId: client.clientId ?? '', name: nameInput.value, color, idle: false, self: true };
@@ -144,7 +149,7 @@ function showUsers() {
     li.title = `${shown}${user.self ? ' (you)' : ''}${user.idle ? ', idle' : ''}`;
     const avatar = document.createElement('span');
     avatar.className = 'avatar';
-    avatar.style.background = user.color ?? colorFor(user.clientId);
+    avatar.style.setProperty('background', colorOf(user));
     avatar.textContent = initials(shown);
     const label = document.createElement('span');
     label.className = 'user-name';
@@ -172,17 +177,34 @@ client.on('status', (status) => {
 const showRevision = () => {
   $('.doc-revision').textContent = `revision ${client.revision}`;
 };
-for (const type of /** @type {const} */ (['change', 'reset', 'status', 'title', 'counter'])) client.on(type, showRevision);
-editor.addEventListener('input', () => queueMicrotask(showRevision));
+for (const type of /** @type {const} */ (['revision', 'reset', 'status'])) client.on(type, showRevision);
 
 // ---- Lost changes ----
 
-let lostText = '';
-client.on('lost', ({ changes, text }) => {
-  lostText = text;
-  const edits = changes.length;
+// The version that could not be merged is kept in localStorage until dismissed, so that a
+// reload does not lose it.
+const lostKey = `tandem.lost.${doc}`;
+/** @param {string} text @param {number} edits */
+const showLost = (text, edits) => {
   $('.lost-count').textContent = edits === 1 ? 'one change' : `${edits} changes`;
+  $('.copy-lost').textContent = 'Copy my version';
   $('.banner').hidden = false;
+  lostText = text;
+};
+let lostText = '';
+try {
+  const kept = JSON.parse(localStorage.getItem(lostKey) ?? 'null');
+  if (kept && typeof kept.text === 'string') showLost(kept.text, Number(kept.edits) || 1);
+} catch {
+  // Nothing usable was kept.
+}
+client.on('lost', ({ changes, text }) => {
+  showLost(text, changes.length);
+  try {
+    localStorage.setItem(lostKey, JSON.stringify({ text, edits: changes.length }));
+  } catch {
+    // Storage full or refused: the banner still holds it until the page closes.
+  }
 });
 $('.copy-lost').addEventListener('click', async () => {
   try {
@@ -194,6 +216,8 @@ $('.copy-lost').addEventListener('click', async () => {
 });
 $('.dismiss').addEventListener('click', () => {
   $('.banner').hidden = true;
+  lostText = '';
+  localStorage.removeItem(lostKey);
 });
 
 // ---- Share ----
@@ -204,7 +228,15 @@ shareLink.value = location.href;
 $('.share').addEventListener('click', (/** @type {MouseEvent} */ event) => {
   event.stopPropagation();
   sharePop.hidden = !sharePop.hidden;
-  if (!sharePop.hidden) shareLink.select();
+  if (!sharePop.hidden) {
+    // Below the button, wherever the bar has wrapped it to.
+    sharePop.style.top = `${$('.share').getBoundingClientRect().bottom + 8}px`;
+    $('.copy').textContent = 'Copy';
+    shareLink.select();
+  }
+});
+document.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+  if (event.key === 'Escape' && !sharePop.hidden) sharePop.hidden = true;
 });
 $('.copy').addEventListener('click', async () => {
   shareLink.select();
@@ -244,4 +276,12 @@ window.tandem = {
   counter: (/** @type {string} */ which = 'likes') => client.counter(which),
   isSynced: () => client.isSynced,
 };
+// The title and the likes can be changed once the document is here (as the text can), so that
+// nothing typed or clicked before it arrives is thrown away.
+titleInput.disabled = true;
+counter.disabled = true;
+client.whenReady().then(() => {
+  titleInput.disabled = false;
+  counter.disabled = false;
+});
 client.connect();

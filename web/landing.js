@@ -1,5 +1,7 @@
 // The landing page: open a named document, start a new one, or go back to a recent one.
 
+import { isDocumentId } from '/js/tandem.js';
+
 const ADJECTIVES = ['brisk', 'calm', 'bright', 'quiet', 'bold', 'swift', 'merry', 'lucid', 'keen', 'sunny', 'amber', 'misty'];
 const NOUNS = ['otter', 'heron', 'maple', 'harbor', 'comet', 'meadow', 'lantern', 'river', 'pebble', 'summit', 'willow', 'falcon'];
 
@@ -16,7 +18,7 @@ const input = /** @type {HTMLInputElement} */ (form.querySelector('input'));
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   const doc = input.value.trim().replace(/\s+/g, '-');
-  if (/^[A-Za-z0-9._-]{1,128}$/.test(doc)) openDoc(doc);
+  if (isDocumentId(doc)) openDoc(doc);
   else input.reportValidity();
 });
 input.addEventListener('input', () => {
@@ -24,7 +26,10 @@ input.addEventListener('input', () => {
 });
 
 /** @type {HTMLButtonElement} */ (document.querySelector('button.new')).addEventListener('click', () => {
-  openDoc(`${pick(ADJECTIVES)}-${pick(NOUNS)}-${Math.floor(100 + Math.random() * 900)}`);
+  // Readable words, and 60 random bits so that nobody finds the document by guessing its name.
+  const bits = crypto.getRandomValues(new Uint8Array(12));
+  const suffix = Array.from(bits, (byte) => 'abcdefghijkmnpqrstuvwxyz23456789'[byte % 32]).join('');
+  openDoc(`${pick(ADJECTIVES)}-${pick(NOUNS)}-${suffix}`);
 });
 
 try {
@@ -32,7 +37,7 @@ try {
   if (Array.isArray(recent) && recent.length > 0) {
     const section = /** @type {HTMLElement} */ (document.querySelector('.recent'));
     const list = /** @type {HTMLUListElement} */ (section.querySelector('ul'));
-    for (const doc of recent.filter((d) => typeof d === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(d))) {
+    for (const doc of recent.filter((d) => isDocumentId(d))) {
       const item = document.createElement('li');
       const link = document.createElement('a');
       link.href = `/d/${encodeURIComponent(doc)}`;

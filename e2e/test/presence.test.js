@@ -133,6 +133,17 @@ test('the title and the likes counter sync between pages', async () => {
   await until(b, () => /** @type {HTMLInputElement} */ (document.querySelector('[data-tandem="title"]')).value === 'Plans for spring', undefined, 'the title in B');
   assert.equal(await b.title(), 'Plans for spring · Tandem');
 
+  // Sent while one types, not only once one stops: B sees the title grow.
+  await b.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.titlesSeen = [];
+    w.tandem.client.on('title', (/** @type {string} */ title) => w.titlesSeen.push(title));
+  });
+  await a.keyboard.type(', and summer', { delay: 100 });
+  await until(b, () => /** @type {any} */ (window).tandem.title() === 'Plans for spring, and summer', undefined, 'the longer title in B');
+  const seen = await b.evaluate(() => /** @type {string[]} */ (/** @type {any} */ (window).titlesSeen));
+  assert.ok(seen.length >= 3, `B saw the title as it was typed: ${JSON.stringify(seen)}`);
+
   // Replaced in the other page and sent with Enter.
   await titleB.click();
   await b.keyboard.press('Control+a');

@@ -378,6 +378,7 @@ export function state(page) {
       title: /** @type {string} */ (t.title()),
       likes: /** @type {number} */ (t.counter('likes')),
       lost: !(/** @type {HTMLElement} */ (document.querySelector('.banner')).hidden),
+      shownRevision: document.querySelector('.doc-revision')?.textContent ?? '',
     };
   });
 }
@@ -407,6 +408,7 @@ export async function converged(server, doc, pages) {
         assert.equal(s.text, document.text, `page ${i}'s client has the server's text`);
         assert.equal(s.value, document.text, `page ${i}'s textarea shows the server's text`);
         assert.equal(s.lost, false, `page ${i} reported no lost edits`);
+        assert.equal(s.shownRevision, `revision ${document.revision}`, `page ${i} shows its revision`);
       });
       pages.forEach((page, i) => assert.deepEqual(page.errors, [], `page ${i} raised no errors`));
       return document;

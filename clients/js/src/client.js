@@ -52,6 +52,8 @@ import { codePointLength, fromLineColumn, isBoundary, lineColumn, toCodePoints, 
  *   one after a reconnect that could not resume): redraw from `client.text`
  * @property {TextChange} change another user changed the text
  * @property {User[]} users someone joined, left, moved their caret, renamed or went idle
+ * @property {number} revision the client reached a new revision (`client.revision`): an ack
+ *   of its own change or someone else's change came in
  * @property {string} title the title changed (`client.title`)
  * @property {{name: string, value: number}} counter a counter changed (`client.counter(name)`)
  * @property {{changes: LostChange[], text: string}} lost local changes that can no longer be
@@ -80,11 +82,21 @@ import { codePointLength, fromLineColumn, isBoundary, lineColumn, toCodePoints, 
  * @property {() => number} [random] a random number in [0, 1) for the backoff's jitter
  */
 
+/**
+ * Whether `id` can name a document: 1 to 128 of `A-Z a-z 0-9 . _ -`, not only dots (`.` and
+ * `..` would be read as path segments).
+ * @param {unknown} id
+ * @returns {id is string}
+ */
+export function isDocumentId(id) {
+  return typeof id === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(id) && /[^.]/.test(id);
+}
+
 export class TandemClient {
   /** @param {Options} options */
   constructor(options) {
-    if (!/^[A-Za-z0-9._-]{1,128}$/.test(options?.doc ?? '')) {
-      throw new TypeError('doc must be 1 to 128 of A-Z a-z 0-9 . _ -');
+    if (!isDocumentId(options?.doc)) {
+      throw new TypeError('doc must be 1 to 128 of A-Z a-z 0-9 . _ -, not only dots');
     }
     this.options = {
       minDelay: 250,
@@ -438,7 +450,7 @@ export class TandemClient {
   /** @param {any} message */
   onMessage(message) {
     const session = /** @type {Session} */ (this.session);
-    const title = session.title;
+    const { title, revision } = session;
     const received = session.receive(message);
     for (const change of received.changes) {
       this.mapCarets(change.index, change.deleted, change.inserted.length, change.clientId);
@@ -466,6 +478,7 @@ export class TandemClient {
         break;
     }
     if (session.title !== title) this.emit('title', session.title);
+    if (session.revision !== revision) this.emit('revision', session.revision);
     if (received.refused) this.emit('error', { code: received.refused.code, message: received.refused.message });
     this.send(received.send);
   }

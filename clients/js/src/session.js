@@ -8,7 +8,14 @@
 // TandemClient converts from UTF-16 at the edge.
 
 import { delta, fits, transform } from './ot.js';
-import { applyEdit, codePointLength } from './text.js';
+import { applyEdit, codePointLength, toUtf16 } from './text.js';
+
+/**
+ * The longest insert, in code points, sent as one message; longer ones go out in pieces. Even
+ * at six bytes a code point (JSON's `\u` escapes) a piece stays well under the server's default
+ * message limit of 1 MiB. The same as the Rust client's `MAX_INSERT_CHARS`.
+ */
+export const MAX_INSERT_CHARS = 1 << 16;
 
 /** @typedef {import('./ot.js').Edit} Edit */
 
@@ -363,6 +370,13 @@ export class Session {
       }
       const edit = change.edits[0];
       if (edit === undefined) return null;
+      // A long insert (a big paste) goes out in pieces, each well under the server's limit.
+      if (edit.type === 'insert' && edit.text.length > MAX_INSERT_CHARS && codePointLength(edit.text) > MAX_INSERT_CHARS) {
+        const cut = toUtf16(edit.text, MAX_INSERT_CHARS);
+        this.buffer.unshift({ kind: 'text', edits: [{ type: 'insert', index: edit.index + MAX_INSERT_CHARS, text: edit.text.slice(cut) }] });
+        change.edits = [{ type: 'insert', index: edit.index, text: edit.text.slice(0, cut) }];
+        return this.putInFlight(id, change);
+      }
       message = edit.type === 'insert'
         ? { type: 'insert', id, revision: this.revision, index: edit.index, text: edit.text }
         : { type: 'delete', id, revision: this.revision, index: edit.index, length: edit.length };

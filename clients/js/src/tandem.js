@@ -7,8 +7,8 @@
 // conversions (text.js), the sans-IO session (session.js) and undo (undo.js) are exported for
 // binding other editor components. No dependencies, no build step.
 
-export { TandemClient } from './client.js';
-export { bindTextarea, colorFor } from './textarea.js';
+export { TandemClient, isDocumentId } from './client.js';
+export { bindTextarea, colorFor, colorOf } from './textarea.js';
 export { Session, SessionError } from './session.js';
 export { transform } from './ot.js';
 export { UndoHistory, invert } from './undo.js';

@@ -276,12 +276,16 @@ class CaretLayer {
       caret.className = user.idle ? 'tandem-caret tandem-caret-idle' : 'tandem-caret';
       caret.dataset.tandem = 'caret';
       caret.dataset.client = user.clientId;
-      const color = user.color ?? colorFor(user.clientId);
-      caret.style.cssText = `position:relative;border-left:2px solid ${color};margin:0 -1px;--tandem-color:${color}`;
+      const color = colorOf(user);
+      caret.style.cssText = 'position:relative;margin:0 -1px';
+      // Set as values, never as CSS text: a colour comes from another user.
+      caret.style.setProperty('border-left', `2px solid ${color}`);
+      caret.style.setProperty('--tandem-color', color);
       const label = doc.createElement('span');
       label.className = 'tandem-caret-label';
-      label.textContent = user.name ?? 'Anonymous';
-      label.style.cssText = `position:absolute;left:-2px;bottom:100%;white-space:nowrap;background:${color};color:#fff`;
+      label.textContent = user.name || 'Anonymous';
+      label.style.cssText = 'position:absolute;left:-2px;bottom:100%;white-space:nowrap;color:#fff';
+      label.style.setProperty('background', color);
       caret.append(label);
       nodes.push(caret);
     }
@@ -294,6 +298,20 @@ class CaretLayer {
     for (const stop of this.stops) stop();
     this.layer.remove();
   }
+}
+
+/** A colour as the protocol allows it: `#rgb` or `#rrggbb`. */
+const HEX_COLOR = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
+
+/**
+ * The colour to draw a user in: theirs if it is a hex colour (anything else, which a server
+ * that does not check colours could pass on, is never put into a style), else
+ * {@link colorFor} their id.
+ * @param {{color?: string | null, clientId: string}} user
+ * @returns {string}
+ */
+export function colorOf(user) {
+  return typeof user.color === 'string' && HEX_COLOR.test(user.color) ? user.color : colorFor(user.clientId);
 }
 
 /**

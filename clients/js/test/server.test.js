@@ -48,6 +48,23 @@ test('two clients typing at the same place at once converge, emoji included', as
   b.close();
 });
 
+test('a paste bigger than the server\'s message limit lands whole, in pieces', async () => {
+  const [a, b] = [client(server.url, 'big-paste'), client(server.url, 'big-paste')];
+  await Promise.all([a.whenReady(), b.whenReady()]);
+  /** @type {string[]} */
+  const statuses = [];
+  a.on('status', (status) => statuses.push(status));
+  // 300,000 code points of 4 bytes of UTF-8 each: 1.2 MB, over the default limit of 1 MiB.
+  const text = '😀'.repeat(300_000);
+  a.insert(0, text);
+  const document = await converged(server, 'big-paste', [a, b]);
+  assert.equal(document.text, text);
+  assert.equal(document.revision, Math.ceil(300_000 / 65_536));
+  assert.deepEqual(statuses, [], 'the connection never dropped');
+  a.close();
+  b.close();
+});
+
 test('remote changes arrive as events in UTF-16 positions of the local text', async () => {
   const [a, b] = [client(server.url, 'events'), client(server.url, 'events')];
   await Promise.all([a.whenReady(), b.whenReady()]);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Session, SessionError } from '../src/session.js';
+import { MAX_INSERT_CHARS, Session, SessionError } from '../src/session.js';
 
 /** @param {Partial<Record<string, unknown>>} [fields] */
 function welcome(fields = {}) {
@@ -154,4 +154,26 @@ test('presence and leave keep the list of other users', () => {
   assert.deepEqual([...session.users.keys()], ['c2', 'c3'], 'never oneself');
   session.receive({ type: 'leave', client_id: 'c2' });
   assert.deepEqual([...session.users.keys()], ['c3']);
+});
+
+test('a long insert goes out in pieces of MAX_INSERT_CHARS code points, never splitting a pair', () => {
+  const session = new Session(welcome({ text: '[]', revision: 0 }));
+  // Emoji make code points and UTF-16 units differ: the cut counts code points.
+  const text = 'é😀x'.repeat(50_000);
+  /** @type {any} */
+  let message = session.insert(1, text);
+  const pieces = [];
+  let revision = 0;
+  while (message) {
+    assert.equal(message.type, 'insert');
+    assert.equal(message.revision, revision);
+    pieces.push(message.text);
+    revision++;
+    message = session.receive({ type: 'ack', id: message.id, revision }).send;
+  }
+  assert.deepEqual(pieces.map((piece) => [...piece].length), [MAX_INSERT_CHARS, MAX_INSERT_CHARS, 150_000 - 2 * MAX_INSERT_CHARS]);
+  assert.equal(pieces.join(''), text);
+  assert.ok(pieces.every((piece) => !/^[\udc00-\udfff]|[\ud800-\udbff]$/.test(piece)), 'no piece starts or ends inside a pair');
+  assert.equal(session.text, `[${text}]`);
+  assert.equal(session.isSynced, true);
 });

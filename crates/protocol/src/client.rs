@@ -12,6 +12,11 @@ use crate::{
     ot::{Edit, transform},
 };
 
+/// The longest insert, in code points, a client sends as one message: longer ones go out in
+/// pieces. Even at six bytes a code point (JSON's `\u` escapes) a piece stays well under the
+/// server's default message limit of 1 MiB.
+pub const MAX_INSERT_CHARS: usize = 1 << 16;
+
 /// What went wrong on the client's side of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -356,13 +361,22 @@ impl ThinClient {
 
     /// Makes `change` the one in flight under request `n`, and returns its message; `None` if
     /// concurrent edits cancelled it. A text change split by a concurrent edit goes out one
-    /// edit at a time.
+    /// edit at a time, and an insert longer than [`MAX_INSERT_CHARS`] in pieces of that size,
+    /// so that no message comes near the server's size limit.
     fn put_in_flight(&mut self, n: u64, mut change: Change) -> Option<ClientMessage> {
         if let Change::Text(edits) = &mut change
             && edits.len() > 1
         {
             let rest = edits.split_off(1);
             self.buffer.push_front(Change::Text(rest));
+        }
+        if let Change::Text(edits) = &mut change
+            && let Some(Edit::Insert { index, text }) = edits.first_mut()
+            && let Some((cut, _)) = text.char_indices().nth(MAX_INSERT_CHARS)
+        {
+            let rest = text.split_off(cut);
+            let at = *index + MAX_INSERT_CHARS;
+            self.buffer.push_front(Change::Text(vec![Edit::Insert { index: at, text: rest }]));
         }
         let (id, revision) = (Some(RequestId::from(n)), self.revision);
         let message = match &change {

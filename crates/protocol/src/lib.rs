@@ -19,7 +19,7 @@ mod room;
 mod text;
 
 pub use crate::{
-    client::{ClientError, ThinClient},
+    client::{ClientError, MAX_INSERT_CHARS, ThinClient},
     log::{Change, LastRequest, Logged, RestoreError, RoomSnapshot},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
     room::{Broadcast, Footprint, Limits, Reply, Room},

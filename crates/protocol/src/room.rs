@@ -417,6 +417,13 @@ impl Room {
                         check_field(field, value, max_field)?;
                     }
                 }
+                // Pages draw the colour into styles: only a plain hex colour is passed on.
+                if let Some(color) = &color
+                    && !is_hex_color(color)
+                {
+                    let message = format!("color {color:?} is not #rgb or #rrggbb");
+                    return Err(Refusal(ErrorCode::InvalidMessage, message));
+                }
                 let updated =
                     self.presence.update_fields(&self.id, client, Fields { name, color }, now);
                 updated.map_err(|error| Refusal(ErrorCode::InvalidMessage, error.to_string()))?;
@@ -611,6 +618,13 @@ fn parse(frame: &str) -> Result<ClientMessage, (Option<RequestId>, Refusal)> {
     let id = value.get("id").and_then(|id| serde_json::from_value(id.clone()).ok());
     serde_json::from_value(value)
         .map_err(|error| (id, Refusal(ErrorCode::InvalidMessage, error.to_string())))
+}
+
+/// Whether `color` is `#rgb` or `#rrggbb`.
+fn is_hex_color(color: &str) -> bool {
+    color
+        .strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn check_field(field: &str, value: &str, max: usize) -> Result<(), Refusal> {

@@ -54,8 +54,11 @@ impl App {
     }
 
     fn route(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
-        if request.method() != hyper::Method::GET {
-            return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+        // HEAD is GET without the body, which hyper leaves out by itself.
+        if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {
+            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
         }
         let path = request.uri().path().to_owned();
         match path.as_str() {
@@ -63,11 +66,15 @@ impl App {
             "/status" => json(StatusCode::OK, &self.status()),
             _ => {
                 if let Some(doc) = path.strip_prefix("/ws/") {
+                    if request.method() != hyper::Method::GET {
+                        return plain(StatusCode::BAD_REQUEST, "a WebSocket upgrade is a GET\n");
+                    }
                     return self.upgrade(request, doc);
                 }
                 if let Some(doc) = path.strip_prefix("/d/") {
                     if !valid_id(doc, 128) {
-                        let message = "a document id is 1-128 of A-Z a-z 0-9 . _ -\n";
+                        let message =
+                            "a document id is 1-128 of A-Z a-z 0-9 . _ -, not only dots\n";
                         return plain(StatusCode::BAD_REQUEST, message);
                     }
                     return file(&request, web::EDITOR, false);
@@ -85,7 +92,10 @@ impl App {
     /// 101; the session then runs on the upgraded stream.
     fn upgrade(self: &Arc<Self>, mut request: Request<Incoming>, doc: &str) -> Response<Body> {
         if !valid_id(doc, 128) {
-            return plain(StatusCode::BAD_REQUEST, "a document id is 1-128 of A-Z a-z 0-9 . _ -\n");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "a document id is 1-128 of A-Z a-z 0-9 . _ -, not only dots\n",
+            );
         }
         let (requested, since) = match query(request.uri().query()) {
             Ok(parsed) => parsed,
@@ -164,10 +174,12 @@ impl App {
     }
 }
 
-/// Whether `id` is 1 to `max` characters of `[A-Za-z0-9._-]`.
+/// Whether `id` is 1 to `max` characters of `[A-Za-z0-9._-]`, not all dots (`.` and `..`
+/// would be taken as path segments by every browser).
 pub(crate) fn valid_id(id: &str, max: usize) -> bool {
     (1..=max).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && id.bytes().any(|b| b != b'.')
 }
 
 /// The `client` and `since` query parameters, if given and valid. `since` resumes a session
@@ -200,7 +212,9 @@ fn file(request: &Request<Incoming>, asset: Asset, cross_origin: bool) -> Respon
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|tag| tag.trim() == etag || tag.trim() == "*");
+        // If-None-Match compares weakly: W/"x" matches "x".
+        .map(|tag| tag.trim())
+        .any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == etag || tag == "*");
     let mut response = if current {
         let mut response = Response::new(Body::default());
         *response.status_mut() = StatusCode::NOT_MODIFIED;

@@ -191,6 +191,10 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
         (r#"{"type": "insert", "revision": 2, "index": 0, "text": "x"}"#, ErrorCode::StaleRevision),
         (r#"{"type": "set_title", "title": "far too long a title"}"#, ErrorCode::TooLarge),
         (r#"{"type": "increment_counter", "name": "", "amount": 1}"#, ErrorCode::InvalidMessage),
+        (r#"{"type": "presence_update", "color": "red;x"}"#, ErrorCode::InvalidMessage),
+        (r#"{"type": "presence_update", "color": "url(x)"}"#, ErrorCode::InvalidMessage),
+        (r##"{"type": "presence_update", "color": "#12345"}"##, ErrorCode::InvalidMessage),
+        (r##"{"type": "presence_update", "color": "#abcdeg"}"##, ErrorCode::InvalidMessage),
     ];
     for (frame, code) in cases {
         let reply = room.handle("ada", frame, secs(1));
@@ -463,4 +467,33 @@ fn resume_acks_every_request_once_even_without_ids() {
     let resumed = room.resume("ada", 0, secs(2)).expect("history reaches back");
     let acks = resumed.to_sender.iter().filter(|m| matches!(m, ServerMessage::Ack { .. })).count();
     assert_eq!(acks, 2);
+}
+
+#[test]
+fn a_long_insert_goes_out_in_pieces_that_the_room_applies_in_order() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    let mut bob = join(&mut room, "bob");
+    let text: String = "é😀x".repeat(50_000);
+    let mut message = ada.insert(0, &text).expect("fits");
+    let mut pieces = Vec::new();
+    while let Some(sent) = message.take() {
+        if let ClientMessage::Insert { text, .. } = &sent {
+            pieces.push(text.chars().count());
+        }
+        let reply = send(&mut room, "ada", &sent);
+        for broadcast in reply.to_others {
+            assert!(bob.receive(broadcast).expect("accepted").is_none());
+        }
+        for answer in reply.to_sender {
+            message = ada.receive(answer).expect("accepted");
+        }
+    }
+    assert_eq!(
+        pieces,
+        [crate::MAX_INSERT_CHARS, crate::MAX_INSERT_CHARS, 150_000 - 2 * crate::MAX_INSERT_CHARS]
+    );
+    assert!(ada.is_synced());
+    assert_eq!((room.text(), room.revision()), (text.clone(), 3));
+    assert_eq!((ada.text(), bob.text()), (text.clone(), text));
 }

@@ -55,12 +55,22 @@ impl TestServer {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, hyper::HeaderMap, String) {
+        self.request(hyper::Method::GET, path, headers).await
+    }
+
+    /// A request with any method; the response's status, headers and body.
+    pub(crate) async fn request(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, hyper::HeaderMap, String) {
         let stream = TcpStream::connect(self.addr()).await.expect("connects");
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("http handshake");
         tokio::spawn(connection);
-        let mut request = Request::get(path).header("host", "localhost");
+        let mut request = Request::builder().method(method).uri(path).header("host", "localhost");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

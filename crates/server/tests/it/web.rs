@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hyper::{StatusCode, header};
+use hyper::{Method, StatusCode, header};
 
 use crate::support::TestServer;
 
@@ -78,6 +78,27 @@ async fn a_current_copy_is_revalidated_with_a_304() {
     // Each file has its own tag.
     let (_, other, _) = server.get_with("/js/ot.js", &[]).await;
     assert_ne!(other[header::ETAG], etag.as_str());
+    // If-None-Match compares weakly.
+    let weak = format!("W/{etag}");
+    let (status, _, _) = server.get_with("/js/tandem.js", &[("if-none-match", &weak)]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn head_is_get_without_the_body_and_other_methods_are_refused() {
+    let server = TestServer::start().await;
+    let (status, headers, body) = server.request(Method::HEAD, "/app/editor.js", &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
+    assert_eq!(headers[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+    let (_, get, _) = server.get_with("/app/editor.js", &[]).await;
+    assert_eq!(headers[header::ETAG], get[header::ETAG]);
+    for method in [Method::POST, Method::PUT, Method::DELETE] {
+        let (status, headers, _) = server.request(method.clone(), "/d/notes", &[]).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(headers[header::ALLOW], "GET, HEAD");
+    }
+    assert_eq!(server.request(Method::HEAD, "/ws/notes", &[]).await.0, StatusCode::BAD_REQUEST);
     server.shutdown().await;
 }
 
@@ -87,7 +108,8 @@ async fn the_editor_page_is_served_for_any_valid_document_and_nothing_else() {
     let (_, editor) = server.get("/d/notes").await;
     assert!(editor.contains(r#"data-tandem="editor""#));
     assert_eq!(server.get("/d/Plans-2026.v1_final").await, (StatusCode::OK, editor));
-    for path in ["/d/", "/d/has%20space", "/d/a/b", &format!("/d/{}", "a".repeat(129))] {
+    let long = format!("/d/{}", "a".repeat(129));
+    for path in ["/d/", "/d/has%20space", "/d/a/b", "/d/.", "/d/..", "/ws/..", &long] {
         assert_eq!(server.get(path).await.0, StatusCode::BAD_REQUEST, "{path}");
     }
     for path in ["/js/", "/js/missing.js", "/js/../Cargo.toml", "/app/", "/index.html"] {
