@@ -4,12 +4,37 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// A client's name for one of its requests (a number or a string), echoed in the reply.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A client's name for one of its requests, echoed in the reply: a string, or an integer of
+/// at most 2^53 - 1 in magnitude (a "safe integer", which every JSON reader, JavaScript's
+/// included, holds exactly); any other number is refused, never rounded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum RequestId {
     Number(serde_json::Number),
     String(String),
+}
+
+/// The largest safe integer, 2^53 - 1.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RequestId, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(serde_json::Number),
+            String(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::String(id) => Ok(RequestId::String(id)),
+            Raw::Number(n) if n.as_i64().is_some_and(|v| v.unsigned_abs() <= MAX_SAFE_INTEGER) => {
+                Ok(RequestId::Number(n))
+            }
+            Raw::Number(n) => Err(serde::de::Error::custom(format_args!(
+                "id {n} is not a string or an integer of at most 2^53 - 1"
+            ))),
+        }
+    }
 }
 
 impl From<u64> for RequestId {

@@ -611,13 +611,23 @@ fn view(client: &str, user: &User, now: Duration, idle_after: Duration) -> UserV
 
 /// Decodes a frame: not JSON is `invalid_json`; JSON that is not a message is
 /// `invalid_message`, echoing the frame's `id` when it has a usable one.
+///
+/// The frame is parsed once, straight into its message type, so a key given twice is refused
+/// (`duplicate field`) rather than the last one silently winning. Only a refused frame is read
+/// a second time, for its `id`.
 fn parse(frame: &str) -> Result<ClientMessage, (Option<RequestId>, Refusal)> {
-    let value: serde_json::Value = serde_json::from_str(frame).map_err(|error| {
-        (None, Refusal(ErrorCode::InvalidJson, format!("not valid JSON: {error}")))
-    })?;
-    let id = value.get("id").and_then(|id| serde_json::from_value(id.clone()).ok());
-    serde_json::from_value(value)
-        .map_err(|error| (id, Refusal(ErrorCode::InvalidMessage, error.to_string())))
+    serde_json::from_str(frame).map_err(|error| {
+        if matches!(error.classify(), serde_json::error::Category::Data) {
+            #[derive(serde::Deserialize)]
+            struct IdOnly {
+                id: Option<RequestId>,
+            }
+            let id = serde_json::from_str::<IdOnly>(frame).ok().and_then(|only| only.id);
+            (id, Refusal(ErrorCode::InvalidMessage, error.to_string()))
+        } else {
+            (None, Refusal(ErrorCode::InvalidJson, format!("not valid JSON: {error}")))
+        }
+    })
 }
 
 /// Whether `color` is `#rgb` or `#rrggbb`.

@@ -497,3 +497,42 @@ fn a_long_insert_goes_out_in_pieces_that_the_room_applies_in_order() {
     assert_eq!((room.text(), room.revision()), (text.clone(), 3));
     assert_eq!((ada.text(), bob.text()), (text.clone(), text));
 }
+
+#[test]
+fn a_key_given_twice_is_refused_rather_than_the_last_one_winning() {
+    let mut room = room();
+    join(&mut room, "ada");
+    for frame in [
+        r#"{"type":"insert","id":3,"revision":0,"index":0,"text":"A","text":"B"}"#,
+        r#"{"type":"insert","type":"delete","id":3,"revision":0,"index":0,"length":1}"#,
+        r#"{"type":"set_title","id":3,"title":"a","title":"b"}"#,
+    ] {
+        let reply = room.handle("ada", frame, secs(1));
+        let (code, error) = error_code(&reply);
+        assert_eq!(code, ErrorCode::InvalidMessage, "{frame}");
+        assert!(error["message"].as_str().is_some_and(|m| m.contains("duplicate")), "{error}");
+        assert!(reply.logged.is_empty());
+    }
+    assert_eq!((room.text(), room.title(), room.revision()), (String::new(), "", 0));
+}
+
+#[test]
+fn numeric_ids_are_echoed_exactly_and_unsafe_ones_refused() {
+    let mut room = room();
+    join(&mut room, "ada");
+    for id in ["9007199254740991", "-9007199254740991", "0", "\"any text\""] {
+        let reply = room.handle("ada", &format!(r#"{{"type":"ping","id":{id}}}"#), secs(1));
+        let pong = reply.to_sender[0].to_json();
+        assert_eq!(pong.to_string(), format!(r#"{{"type":"pong","id":{id}}}"#));
+    }
+    for id in ["9007199254740992", "18446744073709551616", "1.5", "1e3", "-9007199254740992"] {
+        let reply = room.handle("ada", &format!(r#"{{"type":"ping","id":{id}}}"#), secs(1));
+        let (code, error) = error_code(&reply);
+        assert_eq!(code, ErrorCode::InvalidMessage, "{id}");
+        assert_eq!(
+            error.get("id"),
+            None,
+            "an id that cannot be held exactly is not echoed: {error}"
+        );
+    }
+}
