@@ -99,6 +99,13 @@ pub enum Closed {
     ByPeer,
     /// The client sent a message over the size limit (closed with 1009).
     TooLarge,
+    /// The client sent a text message that is not UTF-8 (closed with 1007).
+    InvalidUtf8,
+    /// The client broke the WebSocket protocol: an unmasked frame, reserved bits, a control
+    /// frame fragmented or over 125 bytes, an unknown opcode (closed with 1002).
+    ProtocolViolation(String),
+    /// The server closed it for breaking its policy (closed with 1008), for the reason given.
+    Policy(&'static str),
     /// The client was silent past the heartbeat timeout.
     Reaped,
     /// The client's outgoing queue was full (closed with 1008).
@@ -113,6 +120,9 @@ impl Closed {
     fn frame(&self) -> Option<CloseFrame> {
         let (code, reason) = match self {
             Closed::TooLarge => (CloseCode::Size, "message too big"),
+            Closed::InvalidUtf8 => (CloseCode::Invalid, "text is not UTF-8"),
+            Closed::ProtocolViolation(_) => (CloseCode::Protocol, "protocol error"),
+            Closed::Policy(reason) => (CloseCode::Policy, *reason),
             Closed::Reaped => (CloseCode::Away, "heartbeat timeout"),
             Closed::SlowConsumer => (CloseCode::Policy, "outgoing queue full"),
             Closed::Shutdown => (CloseCode::Away, "server shutting down"),
@@ -323,6 +333,11 @@ impl Pool {
 pub struct Handle(Arc<Shared>);
 
 impl Handle {
+    /// Closes the connection with 1008 (policy violation) and `reason`.
+    pub fn close_for_policy(&self, reason: &'static str) {
+        self.0.request_close(Closed::Policy(reason));
+    }
+
     /// Queues `message`; false if the connection is gone or its queue is full (then it is
     /// disconnected as a slow consumer).
     pub fn send(&self, message: Message) -> bool {
@@ -417,6 +432,10 @@ impl Connection {
                         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                         Some(Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. }))) => {
                             break Closed::TooLarge;
+                        }
+                        Some(Err(tungstenite::Error::Utf8(_))) => break Closed::InvalidUtf8,
+                        Some(Err(tungstenite::Error::Protocol(error))) => {
+                            break Closed::ProtocolViolation(error.to_string());
                         }
                         Some(Err(error)) => break Closed::Failed(error.to_string()),
                     }

@@ -6,6 +6,7 @@ mod convergence;
 mod crash;
 mod durability;
 mod editing;
+mod frames;
 mod http;
 mod liveness;
 mod reconnect;
