@@ -100,6 +100,9 @@ fn parse(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
 
 const TEXT: u8 = 0x81;
 
+/// A frame to write: FIN, RSV and opcode; the payload; whether to mask it.
+type RawFrame = (u8, Vec<u8>, bool);
+
 #[tokio::test]
 async fn each_protocol_violation_gets_its_close_code_and_the_document_carries_on() {
     let server = TestServer::start_with(|config| config.max_message_bytes = 1024).await;
@@ -107,7 +110,7 @@ async fn each_protocol_violation_gets_its_close_code_and_the_document_carries_on
     ada.act(|c| c.insert(0, "kept").expect("fits")).await;
     ada.sync().await;
     let valid = br#"{"type":"ping"}"#;
-    let cases: [(&str, Vec<(u8, Vec<u8>, bool)>, u16); 10] = [
+    let cases: [(&str, Vec<RawFrame>, u16); 10] = [
         ("invalid UTF-8 in a text frame", vec![(TEXT, vec![0x7b, 0xff, 0xfe, 0x7d], true)], 1007),
         (
             "invalid UTF-8 across fragments",
