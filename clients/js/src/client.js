@@ -77,6 +77,8 @@ import { codePointLength, fromLineColumn, isBoundary, lineColumn, toCodePoints, 
  * @property {number} [pingInterval] how often to check a quiet connection, in ms (default 10000)
  * @property {number} [pingTimeout] how long a ping may go unanswered before the connection is
  *   taken for dead, in ms (default 5000)
+ * @property {number} [connectTimeout] how long a connection may take to open and bring its first
+ *   message before it is given up and tried again, in ms (default 10000)
  * @property {number} [cursorInterval] the least time between two caret updates sent, in ms
  *   (default 50)
  * @property {() => number} [random] a random number in [0, 1) for the backoff's jitter
@@ -103,6 +105,7 @@ export class TandemClient {
       maxDelay: 10_000,
       pingInterval: 10_000,
       pingTimeout: 5_000,
+      connectTimeout: 10_000,
       cursorInterval: 50,
       random: Math.random,
       ...options,
@@ -130,6 +133,7 @@ export class TandemClient {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */ this.pingTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.pongTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.connectTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.cursorTimer = undefined;
     /** @type {{name?: string, color?: string}} */
     this.fields = {};
@@ -145,7 +149,7 @@ export class TandemClient {
     this.refused = [];
     /** @type {Map<string, Set<(value: any) => void>>} */
     this.listeners = new Map();
-    /** @type {Array<() => void>} */
+    /** @type {Array<{resolve: () => void, reject: (error: Error) => void}>} */
     this.syncWaiters = [];
     /** @type {Array<{resolve: () => void, reject: (error: Error) => void}>} */
     this.readyWaiters = [];
@@ -260,7 +264,7 @@ export class TandemClient {
   /** Resolves once every local change has been acknowledged. @returns {Promise<void>} */
   whenSynced() {
     if (this.session?.isSynced) return Promise.resolve();
-    return new Promise((resolve) => this.syncWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.syncWaiters.push({ resolve, reject }));
   }
 
   // ---- Connection ----
@@ -280,9 +284,12 @@ export class TandemClient {
     globalThis.removeEventListener?.('online', this.onOnline);
     clearTimeout(this.retryTimer);
     clearTimeout(this.cursorTimer);
+    this.cursorTimer = undefined;
     this.drop();
     this.setStatus('offline');
-    for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new Error('the client was closed'));
+    for (const waiter of [...this.readyWaiters.splice(0), ...this.syncWaiters.splice(0)]) {
+      waiter.reject(new Error('the client was closed'));
+    }
   }
 
   open() {
@@ -306,6 +313,10 @@ export class TandemClient {
     }
     this.socket = socket;
     this.live = false;
+    // A socket that does not open, or sends no first message, in time is given up.
+    this.connectTimer = setTimeout(() => {
+      if (this.socket === socket && !this.live) this.lostConnection();
+    }, this.options.connectTimeout);
     socket.onmessage = (/** @type {{data: unknown}} */ event) => {
       if (this.socket === socket) this.onFrame(event.data);
     };
@@ -319,6 +330,8 @@ export class TandemClient {
   drop() {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    clearTimeout(this.connectTimer);
+    this.pongTimer = undefined;
     const socket = this.socket;
     this.socket = null;
     this.live = false;
@@ -363,8 +376,8 @@ export class TandemClient {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
       this.send({ type: 'ping' });
-      clearTimeout(this.pongTimer);
-      this.pongTimer = setTimeout(() => this.lostConnection(), pingTimeout);
+      // A pong timer already running keeps running: a later ping must not postpone it.
+      this.pongTimer ??= setTimeout(() => this.lostConnection(), pingTimeout);
     }, pingInterval);
   }
 
@@ -388,11 +401,15 @@ export class TandemClient {
   /** @param {unknown} data */
   onFrame(data) {
     clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
     let message;
     try {
       message = JSON.parse(typeof data === 'string' ? data : String(data));
     } catch {
-      this.emit('error', { code: 'invalid_json', message: 'the server sent a frame that is not JSON' });
+      message = undefined;
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      this.emit('error', { code: 'invalid_json', message: 'the server sent a frame that is not a JSON object' });
       return;
     }
     try {
@@ -402,9 +419,11 @@ export class TandemClient {
         this.onFirst(message);
       }
     } catch (error) {
-      if (!(error instanceof SessionError)) throw error;
-      this.emit('error', { code: error.code, message: error.message });
-      this.resync(error);
+      // A message the session cannot take (or a bug it exposes): start again from a welcome,
+      // with the local changes reported as lost, rather than go on from a state in doubt.
+      const failure = error instanceof SessionError ? error : new SessionError('diverged', String(error));
+      this.emit('error', { code: failure.code, message: failure.message });
+      this.resync(failure);
     }
     this.settle();
   }
@@ -497,6 +516,7 @@ export class TandemClient {
       this.attempt++;
       this.open();
     } else {
+      this.setStatus('offline');
       this.retryTimer = setTimeout(() => this.open(), this.nextDelay());
     }
   }
@@ -508,7 +528,7 @@ export class TandemClient {
     if (session.catchingUp === null && !this.fresh) this.setStatus('online');
     else this.setStatus('resyncing');
     if (session.isSynced && this.currentStatus === 'online') {
-      for (const resolve of this.syncWaiters.splice(0)) resolve();
+      for (const waiter of this.syncWaiters.splice(0)) waiter.resolve();
     }
   }
 
@@ -588,6 +608,7 @@ export class TandemClient {
    * @param {string} text
    */
   replace(index, length, text) {
+    if (typeof text !== 'string') throw new TypeError('the text must be a string');
     const session = this.editable();
     const before = session.text;
     const end = index + length;
@@ -616,8 +637,10 @@ export class TandemClient {
       const index = toUtf16(session.text, edit.index);
       if (edit.type === 'insert') {
         this.replace(index, 0, edit.text);
-      } else {
+      } else if (edit.type === 'delete') {
         this.replace(index, toUtf16(session.text, edit.length, index) - index, '');
+      } else {
+        throw new TypeError(`an edit is an insert or a delete, not ${JSON.stringify(/** @type {any} */ (edit).type)}`);
       }
     }
   }
@@ -627,6 +650,7 @@ export class TandemClient {
    * @param {string} title
    */
   setTitle(title) {
+    if (typeof title !== 'string') throw new TypeError('the title must be a string');
     const session = this.editable();
     const before = session.title;
     this.send(session.setTitle(wellFormed(title)));

@@ -50,7 +50,7 @@ export const MAX_INSERT_CHARS = 1 << 16;
 /** Why the session cannot go on as it is. */
 export class SessionError extends Error {
   /**
-   * @param {'not_welcome' | 'desynced' | 'diverged' | 'unexpected_ack' | 'needs_resync'} code
+   * @param {'not_welcome' | 'desynced' | 'diverged' | 'unexpected_ack'} code
    * @param {string} message
    * @param {Change} [change] the refused change, for `desynced`
    */
@@ -135,7 +135,7 @@ export class Session {
    * @param {string} text
    */
   insert(index, text) {
-    this.checkEditable();
+    if (typeof text !== 'string') throw new TypeError('the text to insert must be a string');
     const length = codePointLength(this.text);
     if (!Number.isInteger(index) || index < 0 || index > length) {
       throw new RangeError(`${index}..${index} is outside the local text (length ${length})`);
@@ -153,7 +153,6 @@ export class Session {
    * @param {number} length
    */
   delete(index, length) {
-    this.checkEditable();
     const size = codePointLength(this.text);
     if (!Number.isInteger(index) || !Number.isInteger(length) || index < 0 || length < 0 || index + length > size) {
       throw new RangeError(`${index}..${index + length} is outside the local text (length ${size})`);
@@ -170,6 +169,7 @@ export class Session {
    * @param {string} title
    */
   setTitle(title) {
+    if (typeof title !== 'string') throw new TypeError('the title must be a string');
     return this.queue({ kind: 'title', title });
   }
 
@@ -180,12 +180,6 @@ export class Session {
    */
   incrementCounter(name, amount) {
     return this.queue({ kind: 'counter', name, amount });
-  }
-
-  checkEditable() {
-    if (this.desynced) {
-      throw new SessionError('needs_resync', 'the local text no longer matches the server\'s; reconnect to resynchronise');
-    }
   }
 
   /**
@@ -344,7 +338,9 @@ export class Session {
 
   /** @returns {object | null} */
   sendNext() {
-    while (this.inFlight === null && this.catchingUp === null && this.buffer.length > 0) {
+    // A desynced session sends nothing: its edits stay local, to be reported as lost after the
+    // reconnect's welcome.
+    while (this.inFlight === null && this.catchingUp === null && !this.desynced && this.buffer.length > 0) {
       const change = /** @type {Change} */ (this.buffer.shift());
       const id = this.nextId++;
       const message = this.putInFlight(id, change);

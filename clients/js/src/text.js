@@ -48,6 +48,7 @@ export function isBoundary(s, index) {
  * @returns {number}
  */
 export function toUtf16(s, index, from = 0) {
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`${index} is not a code point index`);
   let unit = from;
   for (let left = index; left > 0; left--) {
     if (unit >= s.length) throw new RangeError(`code point ${index} is past the text`);

@@ -10,7 +10,7 @@
 // in their colours with their names.
 
 import { transform } from './ot.js';
-import { diff, toCodePoints, toUtf16 } from './text.js';
+import { codePointLength, diff, toCodePoints, toUtf16 } from './text.js';
 import { UndoHistory, invert } from './undo.js';
 
 /** @typedef {import('./ot.js').Edit} Edit */
@@ -62,6 +62,7 @@ export function bindTextarea(client, textarea, options = {}) {
     }
     const [edits] = transform(local, deferred);
     const hadDeferred = deferred.length > 0;
+    const remote = deferred;
     deferred = [];
     const before = client.text;
     const inverse = invert(before, edits);
@@ -70,11 +71,24 @@ export function bindTextarea(client, textarea, options = {}) {
     const last = edits[edits.length - 1];
     if (hadDeferred || client.text !== value) {
       // The textarea lags behind remote edits, or held a lone surrogate: show the real text.
-      render(last ? endOf(client.text, last) : Math.min(textarea.selectionEnd, client.text.length));
+      render(last ? endOf(client.text, last) : caretAfter(remote, change === null));
     } else {
       shown = value;
     }
     reportCaret();
+  };
+
+  /**
+   * Where the caret goes when the user's own change left nothing to apply: if they changed
+   * nothing (`unchanged`, so the textarea still shows `shown`), where it was, moved along by
+   * the remote edits applied meanwhile; else where it is, within the text.
+   * @param {Edit[]} remote
+   * @param {boolean} unchanged
+   */
+  const caretAfter = (remote, unchanged) => {
+    if (!unchanged) return Math.min(textarea.selectionEnd, client.text.length);
+    const at = toCodePoints(shown, Math.min(textarea.selectionEnd, shown.length));
+    return toUtf16(client.text, Math.min(mapCaret(at, remote), codePointLength(client.text)));
   };
 
   const reportCaret = () => {
@@ -298,6 +312,22 @@ class CaretLayer {
     for (const stop of this.stops) stop();
     this.layer.remove();
   }
+}
+
+/**
+ * A caret (a code point index) moved along by edits applied after it was placed: an insert
+ * before it pushes it on (one right at it leaves it before the new text, as the server places
+ * a caret), a delete before it pulls it back.
+ * @param {number} caret
+ * @param {Edit[]} edits
+ */
+function mapCaret(caret, edits) {
+  let at = caret;
+  for (const edit of edits) {
+    if (edit.type === 'insert' && edit.index < at) at += codePointLength(edit.text);
+    else if (edit.type === 'delete' && edit.index < at) at -= Math.min(edit.length, at - edit.index);
+  }
+  return at;
 }
 
 /** A colour as the protocol allows it: `#rgb` or `#rrggbb`. */

@@ -90,7 +90,14 @@ test('a refused text change desyncs the session', () => {
     () => session.receive({ type: 'error', id: 1, code: 'out_of_range', message: 'no' }),
     (error) => error instanceof SessionError && error.code === 'desynced' && error.change?.kind === 'text',
   );
-  assert.throws(() => session.insert(0, 'y'), (error) => error instanceof SessionError && error.code === 'needs_resync');
+  // Edits until the fresh welcome stay local and are not sent; the welcome reports them lost.
+  assert.equal(session.insert(0, 'y'), null);
+  assert.equal(session.setTitle('t'), null);
+  assert.equal(session.text, 'yxABCD');
+  const { lost, reset } = session.reconnected(welcome({ revision: 13, text: 'ABCD' }));
+  assert.equal(reset, true);
+  assert.deepEqual(lost.map((change) => change.kind), ['text', 'title']);
+  assert.equal(session.text, 'ABCD');
 });
 
 test('a counter shows pending increments and takes the acked value', () => {

@@ -41,9 +41,6 @@ pub enum ClientError {
         "{changes} unacknowledged change(s) could not be placed after the reconnect and were dropped"
     )]
     Lost { changes: usize },
-    /// A text edit after [`ClientError::Desynced`].
-    #[error("the local text no longer matches the server's; reconnect to resynchronise")]
-    NeedsResync,
     #[error("an ack arrived for {id:?}, but {expected:?} is the change in flight")]
     UnexpectedAck { id: Option<RequestId>, expected: Option<u64> },
     #[error("a change from the server does not fit the local text")]
@@ -172,9 +169,6 @@ impl ThinClient {
         index: usize,
         text: &str,
     ) -> Result<Option<ClientMessage>, ClientError> {
-        if self.desynced {
-            return Err(ClientError::NeedsResync);
-        }
         if index > self.text.len() {
             return Err(ClientError::OutOfRange { start: index, end: index, len: self.text.len() });
         }
@@ -192,9 +186,6 @@ impl ThinClient {
         index: usize,
         len: usize,
     ) -> Result<Option<ClientMessage>, ClientError> {
-        if self.desynced {
-            return Err(ClientError::NeedsResync);
-        }
         let end = index.saturating_add(len);
         if end > self.text.len() {
             return Err(ClientError::OutOfRange { start: index, end, len: self.text.len() });
@@ -348,9 +339,10 @@ impl ThinClient {
         self.send_next()
     }
 
-    /// Sends the next buffered change if nothing is in flight.
+    /// Sends the next buffered change if nothing is in flight. A desynced session sends
+    /// nothing: its edits stay local, to be reported as lost after the reconnect's welcome.
     fn send_next(&mut self) -> Option<ClientMessage> {
-        if self.in_flight.is_some() || self.catching_up.is_some() {
+        if self.in_flight.is_some() || self.catching_up.is_some() || self.desynced {
             return None;
         }
         let change = self.buffer.pop_front()?;

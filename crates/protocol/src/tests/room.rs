@@ -304,7 +304,17 @@ fn a_refused_text_change_asks_for_a_resync() {
         matches!(refused, Err(crate::ClientError::Desynced { code: ErrorCode::TooLarge, .. })),
         "{refused:?}"
     );
-    assert_eq!(ada.insert(0, "x"), Err(crate::ClientError::NeedsResync));
+    // Edits made until the fresh welcome stay local, are not sent, and are reported lost (the
+    // refused change itself came with the error).
+    assert_eq!(ada.insert(0, "x"), Ok(None));
+    assert_eq!(ada.set_title("t"), None);
+    assert_eq!(ada.text(), "xabc");
+    let welcome = room.join("ada", secs(2)).to_sender.remove(0);
+    match ada.reconnected(welcome) {
+        Err(crate::ClientError::Lost { changes }) => assert_eq!(changes, 2),
+        other => panic!("expected the local changes reported lost, got {other:?}"),
+    }
+    assert_eq!(ada.text(), "");
 }
 
 #[test]
