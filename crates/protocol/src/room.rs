@@ -78,8 +78,8 @@ struct Refusal(ErrorCode, String);
 /// One document and the clients editing it.
 ///
 /// The room is the source of truth. Each text edit arrives tagged with the revision its author
-/// had seen; the room transforms it against the edits applied since, applies it to the
-/// [`Document`], gives it the next revision, acknowledges it to the sender and broadcasts it to
+/// had seen; the room transforms it against the edits applied since, applies it to its text,
+/// gives it the next revision, acknowledges it to the sender and broadcasts it to
 /// the others, with positions against the revision just before it. Every applied change is
 /// also handed out in [`Reply::logged`], so that the caller can store it before telling anyone.
 #[derive(Debug)]
