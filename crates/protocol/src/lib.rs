@@ -22,7 +22,7 @@ pub use crate::{
     client::{ClientError, MAX_INSERT_CHARS, ThinClient},
     log::{Change, LastRequest, Logged, RestoreError, RoomSnapshot},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
-    room::{Broadcast, Footprint, Limits, Reply, Room},
+    room::{Broadcast, Footprint, Limits, Reply, Room, refusal},
 };
 
 #[cfg(test)]

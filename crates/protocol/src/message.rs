@@ -143,6 +143,8 @@ pub enum ErrorCode {
     StaleRevision,
     /// A message, field or document over the server's limits.
     TooLarge,
+    /// More messages than the connection's rate allows; the message was not handled.
+    RateLimited,
 }
 
 /// A message from the server to a client.

@@ -618,16 +618,26 @@ fn view(client: &str, user: &User, now: Duration, idle_after: Duration) -> UserV
 fn parse(frame: &str) -> Result<ClientMessage, (Option<RequestId>, Refusal)> {
     serde_json::from_str(frame).map_err(|error| {
         if matches!(error.classify(), serde_json::error::Category::Data) {
-            #[derive(serde::Deserialize)]
-            struct IdOnly {
-                id: Option<RequestId>,
-            }
-            let id = serde_json::from_str::<IdOnly>(frame).ok().and_then(|only| only.id);
-            (id, Refusal(ErrorCode::InvalidMessage, error.to_string()))
+            (request_id(frame), Refusal(ErrorCode::InvalidMessage, error.to_string()))
         } else {
             (None, Refusal(ErrorCode::InvalidJson, format!("not valid JSON: {error}")))
         }
     })
+}
+
+/// The request id of a frame, if it has a usable one, read without taking in the rest.
+fn request_id(frame: &str) -> Option<RequestId> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<RequestId>,
+    }
+    serde_json::from_str::<IdOnly>(frame).ok().and_then(|only| only.id)
+}
+
+/// The `error` that refuses a frame without handling it (for a limit the server enforces
+/// before the room sees the frame, such as its message rate), echoing the frame's `id`.
+pub fn refusal(frame: &str, code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error { id: request_id(frame), code, message: message.into() }
 }
 
 /// Whether `color` is `#rgb` or `#rrggbb`.

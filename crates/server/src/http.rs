@@ -11,7 +11,7 @@ use hyper::{
     server::conn::http1,
     service::service_fn,
 };
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     WebSocketStream,
@@ -20,6 +20,7 @@ use tokio_tungstenite::{
 
 use crate::{
     App, Refused,
+    limits::{Busy, Ticket},
     web::{self, Asset, Static},
 };
 
@@ -28,13 +29,20 @@ type Body = Full<Bytes>;
 impl App {
     /// Serves one HTTP connection, which may upgrade to a WebSocket. On shutdown the request in
     /// progress is finished and the connection closed.
-    pub(crate) async fn serve_http(self: Arc<Self>, io: TokioIo<TcpStream>, peer: SocketAddr) {
+    /// `ticket` holds the connection's place under the connection limits; an upgraded
+    /// WebSocket takes a share of it.
+    pub(crate) async fn serve_http(
+        self: Arc<Self>,
+        io: TokioIo<TcpStream>,
+        peer: SocketAddr,
+        ticket: Arc<Ticket>,
+    ) {
         let app = Arc::clone(&self);
         let service = service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.route(request)) }
+            let (app, ticket) = (Arc::clone(&app), Arc::clone(&ticket));
+            async move { Ok::<_, Infallible>(app.route(request, ticket)) }
         });
-        let connection = http1::Builder::new().serve_connection(io, service).with_upgrades();
+        let connection = self.http1().serve_connection(io, service).with_upgrades();
         tokio::pin!(connection);
         let mut stopping = self.stopping.clone();
         let finished = tokio::select! {
@@ -53,7 +61,28 @@ impl App {
         }
     }
 
-    fn route(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+    /// Answers every request on a connection turned away by the connection limits with 503,
+    /// then closes it.
+    pub(crate) async fn refuse_http(self: Arc<Self>, io: TokioIo<TcpStream>, busy: Busy) {
+        let service = service_fn(move |_request| async move {
+            let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, busy.message());
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok::<_, Infallible>(response)
+        });
+        let _ = self.http1().keep_alive(false).serve_connection(io, service).await;
+    }
+
+    /// HTTP/1 with a deadline for each request head (`--handshake-timeout`), so that a client
+    /// that sends nothing, or a byte at a time, cannot hold a connection open.
+    fn http1(&self) -> http1::Builder {
+        let mut builder = http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(Some(self.config.handshake_timeout));
+        builder
+    }
+
+    fn route(self: &Arc<Self>, request: Request<Incoming>, ticket: Arc<Ticket>) -> Response<Body> {
         // HEAD is GET without the body, which hyper leaves out by itself.
         if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
@@ -69,7 +98,7 @@ impl App {
                     if request.method() != hyper::Method::GET {
                         return plain(StatusCode::BAD_REQUEST, "a WebSocket upgrade is a GET\n");
                     }
-                    return self.upgrade(request, doc);
+                    return self.upgrade(request, doc, ticket);
                 }
                 if let Some(doc) = path.strip_prefix("/d/") {
                     if !valid_id(doc, 128) {
@@ -90,7 +119,12 @@ impl App {
 
     /// Checks a WebSocket request for document `doc`, opens the client's session, and answers
     /// 101; the session then runs on the upgraded stream.
-    fn upgrade(self: &Arc<Self>, mut request: Request<Incoming>, doc: &str) -> Response<Body> {
+    fn upgrade(
+        self: &Arc<Self>,
+        mut request: Request<Incoming>,
+        doc: &str,
+        ticket: Arc<Ticket>,
+    ) -> Response<Body> {
         if !valid_id(doc, 128) {
             return plain(
                 StatusCode::BAD_REQUEST,
@@ -136,6 +170,11 @@ impl App {
             Err((Refused::ShuttingDown, _)) => {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
             }
+            Err((Refused::TooManyDocuments, _)) => {
+                let message =
+                    "the server has as many documents open as it takes; try again later\n";
+                return plain(StatusCode::SERVICE_UNAVAILABLE, message);
+            }
             Err((Refused::Unavailable(error), _)) => {
                 tracing::error!(%doc, %error, "the document could not be loaded");
                 return plain(
@@ -147,6 +186,8 @@ impl App {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let app = Arc::clone(self);
         tokio::spawn(async move {
+            // The WebSocket keeps the connection's place under the limits while it runs.
+            let _ticket = ticket;
             match on_upgrade.await {
                 Ok(upgraded) => {
                     let config = app.pool.config().websocket();

@@ -12,12 +12,14 @@
 //! tandem-transport and storage in tandem-store.
 
 mod http;
+mod limits;
 mod outbox;
 mod rooms;
 mod web;
 
 use std::{
     net::SocketAddr,
+    num::NonZeroU32,
     path::PathBuf,
     sync::{Arc, Mutex, PoisonError, atomic::AtomicU64},
     time::Duration,
@@ -26,7 +28,7 @@ use std::{
 use anyhow::Context;
 use dashmap::DashMap;
 use hyper_util::rt::TokioIo;
-use tandem_protocol::Limits;
+use tandem_protocol::{Limits, Reply};
 use tandem_store::{MemoryStore, RedbStore, Store};
 use tandem_transport::{Closed, Connection, Frame, Pool};
 use tokio::{
@@ -67,6 +69,22 @@ pub struct Config {
     /// their next frame is read.
     pub outbox_bytes: usize,
     pub limits: Limits,
+    /// How long a client may take to send its HTTP request head (the WebSocket upgrade
+    /// included); a slower one is disconnected.
+    pub handshake_timeout: Duration,
+    /// Connections open at once, in total and from one IP address; more are refused with 503.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// New connections one IP address may open per second; more are refused with 503.
+    pub max_new_connections_per_ip: NonZeroU32,
+    /// Documents loaded at once; a connection to one more is refused with 503.
+    pub max_documents: usize,
+    /// Messages one connection may send per second, and in a burst; more are refused with
+    /// `rate_limited`, and a connection refused more than `max_rate_refusals` times is closed
+    /// with 1008.
+    pub message_rate: NonZeroU32,
+    pub message_burst: NonZeroU32,
+    pub max_rate_refusals: u64,
 }
 
 impl Default for Config {
@@ -83,6 +101,14 @@ impl Default for Config {
             queue_capacity: transport.queue_capacity,
             outbox_bytes: 64 << 20,
             limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            max_new_connections_per_ip: NonZeroU32::new(50).expect("not zero"),
+            max_documents: 10_000,
+            message_rate: NonZeroU32::new(100).expect("not zero"),
+            message_burst: NonZeroU32::new(500).expect("not zero"),
+            max_rate_refusals: 1_000,
         }
     }
 }
@@ -93,6 +119,7 @@ struct App {
     pool: Pool,
     store: Arc<dyn Store>,
     outbox: Outbox,
+    gate: Arc<limits::Gate>,
     rooms: DashMap<String, Arc<Mutex<Slot>>>,
     epoch: Instant,
     next_client: AtomicU64,
@@ -116,6 +143,8 @@ enum Refused {
     ShuttingDown,
     /// The document could not be loaded from the store.
     Unavailable(LoadError),
+    /// `max_documents` are loaded and this is not one of them.
+    TooManyDocuments,
 }
 
 /// A running server.
@@ -152,11 +181,17 @@ impl Server {
         let (outbox, writer) = Outbox::start(Arc::clone(&store), config.outbox_bytes);
         let (alive, all_closed) = mpsc::channel(1);
         let (stop, stopping) = watch::channel(false);
+        let gate = Arc::new(limits::Gate::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+            config.max_new_connections_per_ip,
+        ));
         let app = Arc::new(App {
             config,
             pool,
             store,
             outbox,
+            gate,
             rooms: DashMap::new(),
             epoch: Instant::now(),
             next_client: AtomicU64::new(1),
@@ -226,7 +261,16 @@ impl App {
                             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
                         }
                         let app = Arc::clone(&self);
-                        tokio::spawn(async move { app.serve_http(TokioIo::new(stream), peer).await });
+                        let admitted = self.gate.admit(peer.ip());
+                        tokio::spawn(async move {
+                            match admitted {
+                                Ok(ticket) => app.serve_http(TokioIo::new(stream), peer, Arc::new(ticket)).await,
+                                Err(busy) => {
+                                    tracing::info!(%peer, ?busy, "connection refused");
+                                    app.refuse_http(TokioIo::new(stream), busy).await;
+                                }
+                            }
+                        });
                     }
                     Err(error) => tracing::warn!(%error, "accepting a connection failed"),
                 },
@@ -251,6 +295,7 @@ impl App {
                         self.announce(&mut slot, idle);
                     }
                     self.unload_idle();
+                    self.gate.forget_quiet();
                 }
                 _ = stop.wait_for(|stop| *stop) => return,
             }
@@ -263,6 +308,11 @@ impl App {
     fn open(&self, doc: &str, client: &str, since: Option<u64>) -> Result<Session, Refused> {
         let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let alive = alive.ok_or(Refused::ShuttingDown)?;
+        // Checked before loading; concurrent first connections to different documents may
+        // take it a few past the limit, never without bound.
+        if !self.rooms.contains_key(doc) && self.rooms.len() >= self.config.max_documents {
+            return Err(Refused::TooManyDocuments);
+        }
         let opened = self.with_room(doc, |slot| {
             let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
             let now = self.now();
@@ -287,9 +337,21 @@ impl App {
             (session.connection.room().to_owned(), session.connection.client().to_owned());
         tracing::info!(%client, %doc, "connected");
         let (doc, client) = (&doc, &client);
+        let config = &self.config;
+        let limit = limits::MessageLimit::new(
+            config.message_rate,
+            config.message_burst,
+            config.max_rate_refusals,
+        );
+        let limit = &limit;
         let closed = session
             .connection
             .run(socket, |frame| async move {
+                let verdict = limit.verdict();
+                if verdict != limits::Verdict::Handle {
+                    self.rate_limited(doc, client, &frame, verdict);
+                    return;
+                }
                 let bytes = match &frame {
                     Frame::Text(text) => text.len(),
                     Frame::Binary => 0,
@@ -313,6 +375,36 @@ impl App {
             closed => tracing::info!(%client, %doc, ?closed, "disconnected"),
         }
         self.close(session);
+    }
+
+    /// Answers a message over the connection's rate with `rate_limited` (through the outbox, so
+    /// after everything queued for the client before it), or closes the connection with 1008
+    /// once it has been refused too often.
+    fn rate_limited(&self, doc: &str, client: &str, frame: &Frame, verdict: limits::Verdict) {
+        if verdict == limits::Verdict::Close {
+            tracing::warn!(%client, %doc, "closing a connection that keeps sending too fast");
+            if let Some(handle) = self.pool.handle(doc, client) {
+                handle.close_for_policy("too many messages over the rate limit");
+            }
+            return;
+        }
+        let text = match frame {
+            Frame::Text(text) => text.as_str(),
+            Frame::Binary => "",
+        };
+        let message = tandem_protocol::refusal(
+            text,
+            tandem_protocol::ErrorCode::RateLimited,
+            format!(
+                "more than {} messages a second (bursts of {}); this one was not handled",
+                self.config.message_rate, self.config.message_burst
+            ),
+        );
+        let reply = Reply { to_sender: vec![message], ..Reply::default() };
+        let queued = self.with_room(doc, |slot| self.dispatch(slot, client, reply));
+        if let Err(error) = queued {
+            tracing::error!(%client, %doc, %error, "the document could not be loaded");
+        }
     }
 
     /// Unregisters a session's connection and takes its client out of the room, in one step

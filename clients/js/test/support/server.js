@@ -43,7 +43,10 @@ export class Server {
   /** @param {string} bind */
   async spawn(bind) {
     const storage = this.dataDir ? ['--data-dir', this.dataDir] : ['--in-memory'];
-    const child = spawn(BIN, ['--bind', bind, ...storage, ...this.args], {
+    // These tests write far faster than people type (a thousand changes in a row, say): the
+    // message rate is not theirs to test. The browser tests keep the defaults.
+    const fast = ['--message-rate', '1000000', '--message-burst', '1000000'];
+    const child = spawn(BIN, ['--bind', bind, ...storage, ...fast, ...this.args], {
       env: { ...process.env, NO_COLOR: '1', RUST_LOG: 'warn,tandem_server=info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,6 +8,7 @@ mod durability;
 mod editing;
 mod frames;
 mod http;
+mod limits;
 mod liveness;
 mod reconnect;
 mod support;

@@ -28,8 +28,15 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config =
-            Config { bind: SocketAddr::from(([127, 0, 0, 1], 0)), ..Config::default() };
+        // The tests drive clients far faster than people type: the message rate is the
+        // limits test's business.
+        let fast = std::num::NonZeroU32::new(1_000_000).expect("not zero");
+        let mut config = Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            message_rate: fast,
+            message_burst: fast,
+            ..Config::default()
+        };
         adjust(&mut config);
         TestServer { server: Server::start(config).await.expect("server starts") }
     }
@@ -106,6 +113,20 @@ impl Client {
     pub(crate) async fn connect(addr: SocketAddr, path: &str) -> Client {
         let (mut socket, _) =
             within(tokio_tungstenite::connect_async(format!("ws://{addr}{path}")))
+                .await
+                .expect("websocket connects");
+        let welcome = next_message(&mut socket).await;
+        Client { socket, thin: ThinClient::new(welcome).expect("the first message is a welcome") }
+    }
+
+    /// Connects from the loopback address `from` (any of 127.0.0.0/8), as another machine.
+    pub(crate) async fn connect_from(from: [u8; 4], addr: SocketAddr, path: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.bind(SocketAddr::from((from, 0))).expect("binds to a loopback address");
+        let stream = within(socket.connect(addr)).await.expect("connects");
+        let url = format!("ws://{addr}{path}");
+        let (mut socket, _) =
+            within(tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)))
                 .await
                 .expect("websocket connects");
         let welcome = next_message(&mut socket).await;

@@ -1,0 +1,194 @@
+//! The limits that keep one client from taking the server: the handshake deadline, the caps on
+//! connections (in total, per address, new per address per second) and on loaded documents,
+//! each refused with 503, and the message rate, refused with `rate_limited` and then 1008.
+
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+
+use tandem_protocol::{ErrorCode, RequestId, ServerMessage};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream},
+};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::support::{Client, TestServer, within};
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("not zero")
+}
+
+/// A TCP connection to the server from the loopback address `from` (any of 127.0.0.0/8).
+async fn tcp_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.bind(SocketAddr::from((from, 0))).expect("binds to a loopback address");
+    within(socket.connect(to)).await.expect("connects")
+}
+
+/// The status of `GET /healthz` sent over `stream` (0 if the connection ends first).
+async fn status_of(mut stream: TcpStream) -> u16 {
+    let request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut response = Vec::new();
+    let _ = within(stream.read_to_end(&mut response)).await;
+    let head = String::from_utf8_lossy(&response);
+    head.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+/// Reads until the server ends the connection; what it sent meanwhile.
+async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut read = Vec::new();
+    let _ = within(stream.read_to_end(&mut read)).await;
+    read
+}
+
+#[tokio::test]
+async fn a_client_that_is_slow_to_send_its_request_is_disconnected() {
+    let server = TestServer::start_with(|config| {
+        config.handshake_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut ada = server.connect("notes").await;
+    // Nothing at all; half a request line; a complete head sent a byte at a time, too slowly.
+    let mut silent = tcp_from([127, 0, 0, 1], server.addr()).await;
+    let mut half = tcp_from([127, 0, 0, 1], server.addr()).await;
+    half.write_all(b"GET /ws/notes HT").await.expect("writes");
+    let mut trickle = tcp_from([127, 0, 0, 1], server.addr()).await;
+    let trickled = tokio::spawn(async move {
+        let head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let mut ticks = tokio::time::interval(Duration::from_millis(50));
+        for byte in head {
+            ticks.tick().await;
+            if trickle.write_all(&[*byte]).await.is_err() {
+                return true;
+            }
+        }
+        // Sent whole (the deadline was missed only if the server closed it).
+        until_closed(&mut trickle).await.is_empty()
+    });
+    assert!(until_closed(&mut silent).await.is_empty(), "the silent socket is closed unanswered");
+    let answered = until_closed(&mut half).await;
+    assert!(!answered.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&answered));
+    assert!(within(trickled).await.expect("joins"), "the trickling socket is cut off");
+    // A WebSocket that finished its handshake is not subject to it, however long it lives.
+    ada.send_text(r#"{"type":"ping","id":1}"#).await;
+    assert!(matches!(ada.recv().await, ServerMessage::Pong { .. }));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_caps_are_refused_with_503() {
+    let server = TestServer::start_with(|config| {
+        config.max_connections = 3;
+        config.max_connections_per_ip = 2;
+    })
+    .await;
+    let addr = server.addr();
+    // Two WebSockets from 127.0.0.1 fill its share; a third connection from it is refused,
+    // while another address still gets in.
+    let ada = Client::connect_from([127, 0, 0, 1], addr, "/ws/notes").await;
+    let bob = Client::connect_from([127, 0, 0, 1], addr, "/ws/notes").await;
+    assert_eq!(status_of(tcp_from([127, 0, 0, 1], addr).await).await, 503);
+    let cy = Client::connect_from([127, 0, 0, 2], addr, "/ws/notes").await;
+    // Three in all: a fourth address is refused too.
+    assert_eq!(status_of(tcp_from([127, 0, 0, 3], addr).await).await, 503);
+    // A place freed is a place taken again.
+    drop(bob);
+    let mut dee = None;
+    for _ in 0..100 {
+        let status = status_of(tcp_from([127, 0, 0, 1], addr).await).await;
+        if status == 200 {
+            dee = Some(Client::connect_from([127, 0, 0, 3], addr, "/ws/notes").await);
+            break;
+        }
+        assert_eq!(status, 503);
+        tokio::task::yield_now().await;
+    }
+    assert!(dee.is_some(), "bob's place was never given back");
+    drop((ada, cy, dee));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_address_opening_connections_too_fast_is_refused_with_503() {
+    let server =
+        TestServer::start_with(|config| config.max_new_connections_per_ip = nonzero(2)).await;
+    let addr = server.addr();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(status_of(tcp_from([127, 0, 0, 1], addr).await).await);
+    }
+    assert_eq!(&statuses[..2], [200, 200], "{statuses:?}");
+    assert!(statuses.contains(&503), "six connections at once from one address: {statuses:?}");
+    // Another address has its own allowance.
+    assert_eq!(status_of(tcp_from([127, 0, 0, 9], addr).await).await, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_document_more_than_the_cap_is_refused_while_the_others_work() {
+    let server = TestServer::start_with(|config| config.max_documents = 2).await;
+    let mut ada = server.connect("one").await;
+    let _bob = server.connect("two").await;
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws/three", server.addr())).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("expected a 503, got {other:?}"),
+    }
+    // A loaded document takes new clients and edits as before.
+    let _cy = server.connect("one").await;
+    ada.act(|c| c.insert(0, "still here").expect("fits")).await;
+    ada.sync().await;
+    assert_eq!(server.document("one").await, ("still here".to_owned(), 1));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn messages_over_the_rate_are_refused_and_a_flood_is_closed_with_1008() {
+    let server = TestServer::start_with(|config| {
+        config.message_rate = nonzero(1);
+        config.message_burst = nonzero(3);
+        config.max_rate_refusals = 20;
+    })
+    .await;
+    let mut ada = server.connect("notes").await;
+    let mut bob = server.connect("notes").await;
+    ada.recv().await; // Bob's arrival.
+    for id in 1..=10 {
+        ada.send_text(&format!(
+            r#"{{"type":"insert","id":{id},"revision":0,"index":0,"text":"x"}}"#
+        ))
+        .await;
+    }
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    for _ in 1..=10 {
+        match ada.recv().await {
+            ServerMessage::Ack { id: Some(RequestId::Number(id)), .. } => acked.push(id),
+            ServerMessage::Error { id: Some(RequestId::Number(id)), code, .. } => {
+                assert_eq!(code, ErrorCode::RateLimited);
+                refused.push(id);
+            }
+            other => panic!("expected an ack or an error, got {other:?}"),
+        }
+    }
+    // The burst goes through; of the rest, at most what one message a second refills.
+    assert!(acked.len() >= 3 && acked.len() <= 6, "acked {acked:?}");
+    assert_eq!(acked.len() + refused.len(), 10);
+    // A refused change changed nothing: the document has exactly the acknowledged ones.
+    let (text, revision) = server.document("notes").await;
+    assert_eq!((text.chars().count(), revision), (acked.len(), acked.len() as u64));
+    // Flooding on: past 20 refusals in all, the connection is closed with 1008.
+    for _ in 0..40 {
+        ada.send_text(r#"{"type":"ping"}"#).await;
+    }
+    assert_eq!(ada.close_code().await, CloseCode::Policy);
+    // Bob, who kept to the rate, carries on.
+    bob.send_text(r#"{"type":"ping","id":7}"#).await;
+    let pong = bob.until(|message| matches!(message, ServerMessage::Pong { .. })).await;
+    assert!(matches!(pong, ServerMessage::Pong { id: Some(_) }));
+    server.shutdown().await;
+}
