@@ -60,7 +60,10 @@ nameInput.value = name;
 $('.you-dot').style.background = color;
 $('.doc-id').textContent = doc;
 
-const client = new TandemClient({ doc, name, color });
+// A server with a secret needs a token; the page takes it from its own address (?token=...),
+// so a shared link carries it.
+const token = new URLSearchParams(location.search).get('token') ?? undefined;
+const client = new TandemClient({ doc, name, color, token });
 bindTextarea(client, editor);
 
 // ---- Title: sent as one types (debounced), and at once on Enter or on leaving the field ----

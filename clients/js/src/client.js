@@ -77,6 +77,8 @@ import { codePointLength, fromLineColumn, isBoundary, lineColumn, toCodePoints, 
  * @property {number} [pingInterval] how often to check a quiet connection, in ms (default 10000)
  * @property {number} [pingTimeout] how long a ping may go unanswered before the connection is
  *   taken for dead, in ms (default 5000)
+ * @property {string} [token] a token from `tandem token`, for a server with a secret (sent
+ *   as `?token=`, since browsers cannot set headers on a WebSocket)
  * @property {number} [connectTimeout] how long a connection may take to open and bring its first
  *   message before it is given up and tried again, in ms (default 10000)
  * @property {number} [cursorInterval] the least time between two caret updates sent, in ms
@@ -300,6 +302,7 @@ export class TandemClient {
     const id = this.clientId;
     if (id !== null) query.set('client', id);
     if (session && !this.fresh) query.set('since', String(session.revision));
+    if (this.options.token) query.set('token', this.options.token);
     const search = query.toString();
     const url = `${this.base}/ws/${this.doc}${search ? `?${search}` : ''}`;
     this.setStatus(this.fresh ? 'resyncing' : 'connecting');
@@ -422,7 +425,9 @@ export class TandemClient {
       // A message the session cannot take (or a bug it exposes): start again from a welcome,
       // with the local changes reported as lost, rather than go on from a state in doubt.
       const failure = error instanceof SessionError ? error : new SessionError('diverged', String(error));
-      this.emit('error', { code: failure.code, message: failure.message });
+      // A refused change is reported with the server's code (`forbidden`, `too_large`...).
+      const reported = failure.refusal ?? failure;
+      this.emit('error', { code: reported.code, message: reported.message });
       this.resync(failure);
     }
     this.settle();

@@ -53,13 +53,15 @@ export class SessionError extends Error {
    * @param {'not_welcome' | 'desynced' | 'diverged' | 'unexpected_ack'} code
    * @param {string} message
    * @param {Change} [change] the refused change, for `desynced`
+   * @param {{code: string, message: string}} [refusal] the server's error, for `desynced`
    */
-  constructor(code, message, change) {
+  constructor(code, message, change, refusal) {
     super(message);
     this.name = 'SessionError';
     /** `desynced`, `diverged` and `unexpected_ack` mean: reconnect for a fresh welcome. */
     this.code = code;
     this.change = change;
+    this.refusal = refusal;
   }
 }
 
@@ -233,6 +235,7 @@ export class Session {
               'desynced',
               `the server refused text change ${inFlight.id} (${message.code}: ${message.message}); reconnect to resynchronise`,
               inFlight.change,
+              refusal,
             );
           }
           // A refused title or counter change is dropped; what waited behind it goes out.

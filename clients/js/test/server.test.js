@@ -4,13 +4,14 @@
 // with exactly the server's text.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
 import WebSocket from 'ws';
 
 import { codePointLength, toUtf16 } from '../src/text.js';
 import { rng, word } from './support/random.js';
-import { Proxy, Server, client, converged, until } from './support/server.js';
+import { BIN, Proxy, Server, client, converged, until } from './support/server.js';
 
 /** @type {Server} */
 let server;
@@ -251,5 +252,37 @@ test('a server restart mid-session loses no acknowledged or pending edit', async
     b.close();
   } finally {
     await durable.close();
+  }
+});
+
+test('with a secret, a token from `tandem token` opens its document, read-only or not', async () => {
+  const secret = 'a secret of more than sixteen bytes';
+  const secured = await Server.start({ args: ['--auth-secret', secret] });
+  try {
+    /** @param {string[]} args */
+    const mint = (args) => execFileSync(BIN, ['token', '--auth-secret', secret, ...args], { encoding: 'utf8' }).trim();
+    const writer = client(secured.url, 'secret', { token: mint(['--doc', 'secret']) });
+    const reader = client(secured.url, 'secret', { token: mint(['--doc', 'secret', '--access', 'read']) });
+    await Promise.all([writer.whenReady(), reader.whenReady()]);
+    writer.insert(0, 'for your eyes 👀');
+    await until(() => reader.text === 'for your eyes 👀', [writer, reader], 'the reader seeing the text');
+    /** @type {string[]} */
+    const errors = [];
+    reader.on('error', (error) => errors.push(error.code));
+    reader.insert(0, 'no: ');
+    await until(() => errors.includes('forbidden'), [reader], 'the reader refused');
+    // Refused, so the reader starts again from the server's text, its edit reported lost.
+    await until(() => reader.text === 'for your eyes 👀' && reader.status === 'online', [reader], 'the reader resynced');
+    // Without a token, or with one for another document, the server refuses the upgrade.
+    const statuses = [];
+    for (const token of [undefined, mint(['--doc', 'elsewhere'])]) {
+      const socket = new WebSocket(`ws://127.0.0.1:${secured.port}/ws/secret${token ? `?token=${token}` : ''}`);
+      statuses.push(await new Promise((resolve) => socket.on('unexpected-response', (_, response) => resolve(response.statusCode))));
+    }
+    assert.deepEqual(statuses, [401, 403]);
+    writer.close();
+    reader.close();
+  } finally {
+    await secured.close();
   }
 });

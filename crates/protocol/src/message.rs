@@ -145,6 +145,8 @@ pub enum ErrorCode {
     TooLarge,
     /// More messages than the connection's rate allows; the message was not handled.
     RateLimited,
+    /// A change from a connection whose token only lets it read.
+    Forbidden,
 }
 
 /// A message from the server to a client.

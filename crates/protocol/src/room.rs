@@ -103,6 +103,8 @@ pub struct Room {
     /// Clients whose session resumed with `since`: they continue their request ids, so a
     /// request repeating their last one is a resend, acknowledged again and not applied twice.
     resumed: BTreeSet<String>,
+    /// Clients that may read but not change the document.
+    read_only: BTreeSet<String>,
 }
 
 impl Room {
@@ -121,6 +123,7 @@ impl Room {
             logged: Vec::new(),
             counters: BTreeMap::new(),
             resumed: BTreeSet::new(),
+            read_only: BTreeSet::new(),
         }
     }
 
@@ -295,9 +298,16 @@ impl Room {
         Some(reply)
     }
 
+    /// Lets `client` only read: every change it sends is refused with `forbidden`. Kept until
+    /// it leaves; call it before [`Room::join`] or [`Room::resume`].
+    pub fn set_read_only(&mut self, client: &str) {
+        self.read_only.insert(client.to_owned());
+    }
+
     /// Removes `client`; the others are told it left.
     pub fn leave(&mut self, client: &str) -> Reply {
         self.resumed.remove(client);
+        self.read_only.remove(client);
         let left = self.presence.leave(&self.id, client).is_some();
         let to_others =
             if left { vec![ServerMessage::Leave { client_id: client.to_owned() }] } else { vec![] };
@@ -350,6 +360,10 @@ impl Room {
                 | ClientMessage::SetTitle { .. }
                 | ClientMessage::IncrementCounter { .. }
         );
+        if changes && self.read_only.contains(client) {
+            let message = "this connection may read the document but not change it".to_owned();
+            return Err(Refusal(ErrorCode::Forbidden, message));
+        }
         if changes
             && self.resumed.contains(client)
             && let (Some(id), Some(last)) = (message.id(), self.requests.get(client))

@@ -17,14 +17,19 @@ use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{handshake::derive_accept_key, protocol::Role},
 };
+use tracing::Instrument;
 
 use crate::{
     App, Refused,
+    auth::Access,
     limits::{Busy, Ticket},
     web::{self, Asset, Static},
 };
 
 type Body = Full<Bytes>;
+
+/// A response refusing a request, boxed so that the `Result`s carrying it stay small.
+type Denied = Box<Response<Body>>;
 
 impl App {
     /// Serves one HTTP connection, which may upgrade to a WebSocket. On shutdown the request in
@@ -92,7 +97,10 @@ impl App {
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => plain(StatusCode::OK, "ok\n"),
-            "/status" => json(StatusCode::OK, &self.status()),
+            "/status" => match self.admin(&request) {
+                Ok(()) => json(StatusCode::OK, &self.status()),
+                Err(response) => *response,
+            },
             _ => {
                 if let Some(doc) = path.strip_prefix("/ws/") {
                     if request.method() != hyper::Method::GET {
@@ -131,9 +139,16 @@ impl App {
                 "a document id is 1-128 of A-Z a-z 0-9 . _ -, not only dots\n",
             );
         }
-        let (requested, since) = match query(request.uri().query()) {
+        let Query { client: requested, since, token } = match query(request.uri().query()) {
             Ok(parsed) => parsed,
             Err(message) => return plain(StatusCode::BAD_REQUEST, message),
+        };
+        if let Err(response) = self.check_origin(&request) {
+            return *response;
+        }
+        let read_only = match self.access(&request, token.as_deref(), doc) {
+            Ok(read_only) => read_only,
+            Err(response) => return *response,
         };
         let headers = request.headers();
         let has = |name: header::HeaderName, value: &str| {
@@ -151,11 +166,13 @@ impl App {
         }
         let accept = derive_accept_key(key.as_bytes());
         let opened = match requested {
-            Some(client) => self.open(doc, &client, since).map_err(|refused| (refused, client)),
+            Some(client) => {
+                self.open(doc, &client, since, read_only).map_err(|refused| (refused, client))
+            }
             None => loop {
                 let client = self.fresh_client_id();
                 // A resumed client may already hold this id; take the next one.
-                match self.open(doc, &client, None) {
+                match self.open(doc, &client, None, read_only) {
                     Err(Refused::Taken) => continue,
                     other => break other.map_err(|refused| (refused, client)),
                 }
@@ -194,7 +211,13 @@ impl App {
                     let io = TokioIo::new(upgraded);
                     let socket =
                         WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                    app.serve_socket(session, socket).await;
+                    // Every line this connection logs carries its document and client.
+                    let span = tracing::info_span!(
+                        "connection",
+                        doc = session.connection.room(),
+                        client = session.connection.client()
+                    );
+                    app.serve_socket(session, socket).instrument(span).await;
                 }
                 Err(error) => {
                     let client = session.connection.client().to_owned();
@@ -215,6 +238,75 @@ impl App {
     }
 }
 
+impl App {
+    /// Refuses a browser's upgrade from an origin not allowed (cross-site WebSocket hijacking).
+    fn check_origin(&self, request: &Request<Incoming>) -> Result<(), Denied> {
+        let allowed = &self.config.allowed_origins;
+        let Some(origin) = request.headers().get(header::ORIGIN) else { return Ok(()) };
+        if allowed.is_empty()
+            || allowed.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes())
+        {
+            return Ok(());
+        }
+        Err(forbidden("this origin may not open WebSockets here\n"))
+    }
+
+    /// With a secret configured, the access a request's token gives to document `doc`:
+    /// `Ok(true)` to read only, `Ok(false)` to write; 401 without a valid token, 403 with one
+    /// for other documents. Without a secret, everyone writes.
+    fn access(
+        &self,
+        request: &Request<Incoming>,
+        token: Option<&str>,
+        doc: &str,
+    ) -> Result<bool, Denied> {
+        let Some(secret) = &self.config.auth else { return Ok(false) };
+        let token = token.or_else(|| bearer(request));
+        let Some(token) = token else {
+            return Err(unauthorized(
+                "a token is needed: ?token=... or Authorization: Bearer ...\n",
+            ));
+        };
+        let claims = secret
+            .verify(token, self.unix_now())
+            .map_err(|error| unauthorized(&format!("{error}\n")))?;
+        if claims.access == Access::Admin || !claims.covers(doc) {
+            return Err(forbidden("the token is not for this document\n"));
+        }
+        Ok(claims.access == Access::Read)
+    }
+
+    /// With a secret configured, checks for an admin token in `Authorization: Bearer`.
+    pub(crate) fn admin(&self, request: &Request<Incoming>) -> Result<(), Denied> {
+        let Some(secret) = &self.config.auth else { return Ok(()) };
+        let Some(token) = bearer(request) else {
+            return Err(unauthorized("an admin token is needed: Authorization: Bearer ...\n"));
+        };
+        match secret.verify(token, self.unix_now()) {
+            Ok(claims) if claims.access == Access::Admin => Ok(()),
+            Ok(_) => Err(forbidden("this needs an admin token\n")),
+            Err(error) => Err(unauthorized(&format!("{error}\n"))),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(request: &Request<Incoming>) -> Option<&str> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn unauthorized(message: &str) -> Denied {
+    let mut response = plain(StatusCode::UNAUTHORIZED, message);
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Box::new(response)
+}
+
+fn forbidden(message: &str) -> Denied {
+    Box::new(plain(StatusCode::FORBIDDEN, message))
+}
+
 /// Whether `id` is 1 to `max` characters of `[A-Za-z0-9._-]`, not all dots (`.` and `..`
 /// would be taken as path segments by every browser).
 pub(crate) fn valid_id(id: &str, max: usize) -> bool {
@@ -223,10 +315,17 @@ pub(crate) fn valid_id(id: &str, max: usize) -> bool {
         && id.bytes().any(|b| b != b'.')
 }
 
-/// The `client` and `since` query parameters, if given and valid. `since` resumes a session
-/// and so needs `client`.
-fn query(query: Option<&str>) -> Result<(Option<String>, Option<u64>), &'static str> {
-    let (mut client, mut since) = (None, None);
+/// The query of a WebSocket request.
+struct Query {
+    client: Option<String>,
+    since: Option<u64>,
+    token: Option<String>,
+}
+
+/// The `client`, `since` and `token` query parameters, if given and valid. `since` resumes a
+/// session and so needs `client`.
+fn query(query: Option<&str>) -> Result<Query, &'static str> {
+    let (mut client, mut since, mut token) = (None, None, None);
     for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
         if let Some(value) = pair.strip_prefix("client=") {
             if !valid_id(value, 64) {
@@ -235,12 +334,14 @@ fn query(query: Option<&str>) -> Result<(Option<String>, Option<u64>), &'static 
             client = Some(value.to_owned());
         } else if let Some(value) = pair.strip_prefix("since=") {
             since = Some(value.parse().map_err(|_| "since is a revision number\n")?);
+        } else if let Some(value) = pair.strip_prefix("token=") {
+            token = Some(value.to_owned());
         }
     }
     if since.is_some() && client.is_none() {
         return Err("since resumes a session, so it needs client\n");
     }
-    Ok((client, since))
+    Ok(Query { client, since, token })
 }
 
 /// An embedded file, or 304 when the browser's copy is current. `cross_origin` lets pages of

@@ -11,6 +11,7 @@
 //! the server shuts down. Message handling lives in tandem-protocol, connection handling in
 //! tandem-transport and storage in tandem-store.
 
+pub mod auth;
 mod http;
 mod limits;
 mod outbox;
@@ -85,6 +86,12 @@ pub struct Config {
     pub message_rate: NonZeroU32,
     pub message_burst: NonZeroU32,
     pub max_rate_refusals: u64,
+    /// The secret that signs tokens. With one, `/ws/{doc}` needs a token for `doc`, and
+    /// `/status` and `/metrics` an admin token; without, anyone may read and write.
+    pub auth: Option<Arc<auth::Secret>>,
+    /// When not empty, a WebSocket upgrade whose `Origin` is not one of these is refused
+    /// with 403 (a request without `Origin`, from a program rather than a browser, is not).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -109,6 +116,8 @@ impl Default for Config {
             message_rate: NonZeroU32::new(100).expect("not zero"),
             message_burst: NonZeroU32::new(500).expect("not zero"),
             max_rate_refusals: 1_000,
+            auth: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -209,6 +218,11 @@ impl Server {
                 tracing::info!("storing documents in {}", dir.join("tandem.redb").display())
             }
         }
+        if app.config.auth.is_none() {
+            tracing::warn!(
+                "no auth secret (--auth-secret-file or TANDEM_AUTH_SECRET): anyone who can reach this server may read and write every document"
+            );
+        }
         tracing::info!("listening on {addr}");
         Ok(Server { addr, app, stop, tasks, all_closed, writer })
     }
@@ -240,6 +254,15 @@ impl Server {
 impl App {
     fn now(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// Seconds since the Unix epoch, for token expiry: the one place the server reads the
+    /// wall clock.
+    #[allow(clippy::disallowed_methods, reason = "token expiry is wall-clock time")]
+    fn unix_now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
     }
 
     /// A client id no other client has had, even before a restart: the document remembers a
@@ -305,7 +328,13 @@ impl App {
     /// Registers `client` in document `doc` and joins its room, queueing the welcome, or, when
     /// it resumes from revision `since` and the history reaches back, the changes it missed.
     /// Done under the room's lock, so no change can be queued for the client before those.
-    fn open(&self, doc: &str, client: &str, since: Option<u64>) -> Result<Session, Refused> {
+    fn open(
+        &self,
+        doc: &str,
+        client: &str,
+        since: Option<u64>,
+        read_only: bool,
+    ) -> Result<Session, Refused> {
         let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let alive = alive.ok_or(Refused::ShuttingDown)?;
         // Checked before loading; concurrent first connections to different documents may
@@ -316,6 +345,9 @@ impl App {
         let opened = self.with_room(doc, |slot| {
             let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
             let now = self.now();
+            if read_only {
+                slot.room.set_read_only(client);
+            }
             let resumed = since.and_then(|since| slot.room.resume(client, since, now));
             let reply = resumed.unwrap_or_else(|| slot.room.join(client, now));
             self.dispatch(slot, client, reply);

@@ -1,13 +1,19 @@
 //! `tandem`: the collaborative document server.
 //!
-//! Serves WebSocket editing sessions at `/ws/{doc}`, plus `/healthz` and `/status`, on one port.
-//! Ctrl-C or SIGTERM shut it down gracefully.
+//! Serves WebSocket editing sessions at `/ws/{doc}`, the web pages, `/healthz` and `/status`,
+//! on one port. Ctrl-C or SIGTERM shut it down gracefully. `tandem token` prints a token signed
+//! with the server's secret.
 
-use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, time::Duration};
+#![allow(clippy::print_stdout, reason = "tandem token prints the token")]
 
-use anyhow::Context;
-use clap::Parser;
-use tandem_server::{Config, Server, Storage};
+use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use tandem_server::{
+    Config, Server, Storage,
+    auth::{Access, Claims, Secret},
+};
 
 /// The Tandem collaborative document server.
 ///
@@ -62,16 +68,79 @@ struct Args {
     /// Messages a connection may send at once above its rate.
     #[arg(long, env = "TANDEM_MESSAGE_BURST", default_value = "500")]
     message_burst: NonZeroU32,
+    /// A file holding the secret that signs tokens (at least 16 bytes). With a secret, every
+    /// WebSocket needs a token, and /status an admin token; without, anyone may read and write.
+    #[arg(long, global = true)]
+    auth_secret_file: Option<PathBuf>,
+    /// The secret itself, for where a file is awkward (a file takes precedence).
+    #[arg(long = "auth-secret", env = "TANDEM_AUTH_SECRET", hide = true, global = true)]
+    auth_secret: Option<String>,
+    /// An origin (such as https://docs.example.com) whose pages may open WebSockets; repeat it
+    /// for more. When set, a browser upgrade from any other origin is refused with 403.
+    #[arg(long = "allowed-origin", env = "TANDEM_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// How log lines are written.
+    #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    /// One JSON object a line, with the connection's document and client on its lines.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints a token signed with the server's secret (--auth-secret-file or TANDEM_AUTH_SECRET).
+    Token {
+        /// The document it opens, or a prefix ending in `*` (team-a.* opens every document whose
+        /// id starts with team-a.).
+        #[arg(long, required_unless_present = "admin")]
+        doc: Option<String>,
+        /// What it lets its holder do.
+        #[arg(long, value_enum, default_value_t = Access::Write)]
+        access: Access,
+        /// An admin token, for /status and /metrics.
+        #[arg(long, conflicts_with_all = ["doc", "access"])]
+        admin: bool,
+        /// How long it stays valid.
+        #[arg(long, default_value = "1h", value_parser = positive_duration)]
+        ttl: Duration,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+    }
+    let secret = secret(&args)?;
+    if let Some(Command::Token { doc, access, admin, ttl }) = &args.command {
+        let secret = secret
+            .context("tandem token needs the secret: --auth-secret-file or TANDEM_AUTH_SECRET")?;
+        let (doc, access) = if *admin {
+            (String::new(), Access::Admin)
+        } else {
+            (doc.clone().unwrap_or_default(), *access)
+        };
+        // An id, or a prefix of one followed by `*` (a lone `*` is every document).
+        let id = doc.strip_suffix('*').unwrap_or(&doc);
+        let id_chars = id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !*admin && (!id_chars || (id.is_empty() && !doc.ends_with('*'))) {
+            bail!("--doc is a document id (A-Z a-z 0-9 . _ -), or a prefix of one ending in *");
+        }
+        let exp = unix_now().saturating_add(ttl.as_secs());
+        println!("{}", secret.mint(&Claims { doc, access, exp }));
+        return Ok(());
+    }
     let storage = if args.in_memory { Storage::InMemory } else { Storage::Dir(args.data_dir) };
     let config = Config {
         bind: args.bind,
@@ -88,6 +157,8 @@ async fn main() -> anyhow::Result<()> {
         max_documents: args.max_documents,
         message_rate: args.message_rate,
         message_burst: args.message_burst,
+        auth: secret.map(Arc::new),
+        allowed_origins: args.allowed_origins,
         ..Config::default()
     };
     let server = Server::start(config).await?;
@@ -95,6 +166,27 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// The signing secret, from `--auth-secret-file` or else `TANDEM_AUTH_SECRET`, if given.
+fn secret(args: &Args) -> anyhow::Result<Option<Secret>> {
+    let bytes = match (&args.auth_secret_file, &args.auth_secret) {
+        (Some(path), _) => std::fs::read(path)
+            .with_context(|| format!("reading the auth secret from {}", path.display()))?,
+        (None, Some(secret)) => secret.clone().into_bytes(),
+        (None, None) => return Ok(None),
+    };
+    let trimmed = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
+    match Secret::new(trimmed) {
+        Some(secret) => Ok(Some(secret)),
+        None => bail!("the auth secret must be at least 16 bytes"),
+    }
+}
+
+/// Seconds since the Unix epoch.
+#[allow(clippy::disallowed_methods, reason = "a token's expiry is wall-clock time")]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A duration such as `200ms`, `15s` or `5m`, which must not be zero.

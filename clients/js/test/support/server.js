@@ -16,7 +16,7 @@ import { TandemClient } from '../../src/client.js';
 /** Every wait ends well within this; it guards against hangs and synchronises nothing. */
 export const PATIENCE = 30_000;
 
-const BIN = process.env.TANDEM_BIN ?? fileURLToPath(new URL('../../../../target/debug/tandem', import.meta.url));
+export const BIN = process.env.TANDEM_BIN ?? fileURLToPath(new URL('../../../../target/debug/tandem', import.meta.url));
 
 /**
  * A running server. `restart()` stops it (SIGTERM, or SIGKILL with `{kill: true}`) and starts

@@ -546,3 +546,41 @@ fn numeric_ids_are_echoed_exactly_and_unsafe_ones_refused() {
         );
     }
 }
+
+#[test]
+fn a_read_only_client_reads_and_moves_its_caret_but_changes_nothing() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    act(&mut room, &mut ada, |c| c.insert(0, "hello").expect("fits"));
+    room.set_read_only("rex");
+    let welcome = room.join("rex", secs(1));
+    assert!(
+        matches!(&welcome.to_sender[0], ServerMessage::Welcome { text, .. } if text == "hello")
+    );
+    for frame in [
+        r#"{"type":"insert","id":1,"revision":1,"index":0,"text":"x"}"#,
+        r#"{"type":"delete","id":2,"revision":1,"index":0,"length":1}"#,
+        r#"{"type":"set_title","id":3,"title":"mine"}"#,
+        r#"{"type":"increment_counter","id":4,"name":"likes","amount":1}"#,
+    ] {
+        let reply = room.handle("rex", frame, secs(2));
+        let (code, error) = error_code(&reply);
+        assert_eq!(code, ErrorCode::Forbidden, "{frame}");
+        assert!(error["id"].is_number(), "the id is echoed: {error}");
+        assert!(reply.to_others.is_empty() && reply.logged.is_empty());
+    }
+    // Presence and pings are fine.
+    let moved = room.handle("rex", r#"{"type":"cursor_move","line":0,"column":2}"#, secs(3));
+    assert_eq!(moved.to_others.len(), 1);
+    let pong = room.handle("rex", r#"{"type":"ping","id":5}"#, secs(3));
+    assert!(matches!(pong.to_sender[0], ServerMessage::Pong { .. }));
+    assert_eq!(
+        (room.text(), room.title(), room.counter("likes"), room.revision()),
+        ("hello".to_owned(), "", 0, 1)
+    );
+    // The mark goes with the connection: the same id joining again with write access writes.
+    room.leave("rex");
+    let mut rex = join(&mut room, "rex");
+    act(&mut room, &mut rex, |c| c.insert(5, "!").expect("fits"));
+    assert_eq!(room.text(), "hello!");
+}

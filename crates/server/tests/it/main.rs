@@ -1,6 +1,7 @@
 //! End-to-end tests: the server in-process on 127.0.0.1:0, real WebSocket and HTTP clients.
 //! Every wait is for an event, bounded by a generous timeout that only guards against hangs.
 
+mod auth;
 mod bad_input;
 mod convergence;
 mod crash;

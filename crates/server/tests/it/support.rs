@@ -94,6 +94,12 @@ impl TestServer {
         (client.thin.text(), client.thin.revision())
     }
 
+    /// The document as the server holds it now, read with a token.
+    pub(crate) async fn document_with(&self, doc: &str, token: &str) -> (String, u64) {
+        let client = Client::connect(self.addr(), &format!("/ws/{doc}?token={token}")).await;
+        (client.thin.text(), client.thin.revision())
+    }
+
     pub(crate) async fn shutdown(self) {
         within(self.server.shutdown()).await;
     }
