@@ -108,6 +108,19 @@ impl ClientMessage {
             | ClientMessage::Ping { id } => id.as_ref(),
         }
     }
+
+    /// The message's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Insert { .. } => "insert",
+            ClientMessage::Delete { .. } => "delete",
+            ClientMessage::SetTitle { .. } => "set_title",
+            ClientMessage::IncrementCounter { .. } => "increment_counter",
+            ClientMessage::CursorMove { .. } => "cursor_move",
+            ClientMessage::PresenceUpdate { .. } => "presence_update",
+            ClientMessage::Ping { .. } => "ping",
+        }
+    }
 }
 
 /// A cursor position: 0-based line (split on `\n`) and column in code points.
@@ -201,6 +214,23 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
+    /// The message's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::Resumed { .. } => "resumed",
+            ServerMessage::Ack { .. } => "ack",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Insert { .. } => "insert",
+            ServerMessage::Delete { .. } => "delete",
+            ServerMessage::SetTitle { .. } => "set_title",
+            ServerMessage::IncrementCounter { .. } => "increment_counter",
+            ServerMessage::Presence(_) => "presence",
+            ServerMessage::Leave { .. } => "leave",
+            ServerMessage::Pong { .. } => "pong",
+        }
+    }
+
     /// The message as a JSON text frame.
     pub fn to_json(&self) -> String {
         // Serialising these types cannot fail: every map key is a string.

@@ -322,10 +322,26 @@ impl Room {
 
     /// Handles one text frame from `client`.
     pub fn handle(&mut self, client: &str, frame: &str, now: Duration) -> Reply {
+        self.handle_typed(client, frame, now).1
+    }
+
+    /// Handles one text frame from `client`, and says what type of message it was (`None`
+    /// when it was not one), for the caller's counts.
+    pub fn handle_typed(
+        &mut self,
+        client: &str,
+        frame: &str,
+        now: Duration,
+    ) -> (Option<&'static str>, Reply) {
         let message = match parse(frame) {
             Ok(message) => message,
-            Err((id, refusal)) => return error_reply(id, refusal),
+            Err((id, refusal)) => return (None, error_reply(id, refusal)),
         };
+        let kind = message.kind();
+        (Some(kind), self.handle_parsed(client, message, now))
+    }
+
+    fn handle_parsed(&mut self, client: &str, message: ClientMessage, now: Duration) -> Reply {
         let id = message.id().cloned();
         let mut reply = match self.handle_message(client, message, now) {
             Ok(reply) => reply,

@@ -101,6 +101,19 @@ impl App {
                 Ok(()) => json(StatusCode::OK, &self.status()),
                 Err(response) => *response,
             },
+            "/metrics" => match self.admin(&request) {
+                Ok(()) => {
+                    let mut response = Response::new(Body::from(self.metrics_page()));
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    );
+                    response
+                }
+                Err(response) => *response,
+            },
             _ => {
                 if let Some(doc) = path.strip_prefix("/ws/") {
                     if request.method() != hyper::Method::GET {
@@ -144,11 +157,15 @@ impl App {
             Err(message) => return plain(StatusCode::BAD_REQUEST, message),
         };
         if let Err(response) = self.check_origin(&request) {
+            self.metrics.refused("origin");
             return *response;
         }
         let read_only = match self.access(&request, token.as_deref(), doc) {
             Ok(read_only) => read_only,
-            Err(response) => return *response,
+            Err(response) => {
+                self.metrics.refused("auth");
+                return *response;
+            }
         };
         let headers = request.headers();
         let has = |name: header::HeaderName, value: &str| {
@@ -188,6 +205,7 @@ impl App {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
             }
             Err((Refused::TooManyDocuments, _)) => {
+                self.metrics.refused("documents");
                 let message =
                     "the server has as many documents open as it takes; try again later\n";
                 return plain(StatusCode::SERVICE_UNAVAILABLE, message);
@@ -278,6 +296,14 @@ impl App {
 
     /// With a secret configured, checks for an admin token in `Authorization: Bearer`.
     pub(crate) fn admin(&self, request: &Request<Incoming>) -> Result<(), Denied> {
+        let checked = self.check_admin(request);
+        if checked.is_err() {
+            self.metrics.refused("auth");
+        }
+        checked
+    }
+
+    fn check_admin(&self, request: &Request<Incoming>) -> Result<(), Denied> {
         let Some(secret) = &self.config.auth else { return Ok(()) };
         let Some(token) = bearer(request) else {
             return Err(unauthorized("an admin token is needed: Authorization: Bearer ...\n"));

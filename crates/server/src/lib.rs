@@ -14,6 +14,7 @@
 pub mod auth;
 mod http;
 mod limits;
+mod metrics;
 mod outbox;
 mod rooms;
 mod web;
@@ -129,6 +130,7 @@ struct App {
     store: Arc<dyn Store>,
     outbox: Outbox,
     gate: Arc<limits::Gate>,
+    metrics: Arc<metrics::Metrics>,
     rooms: DashMap<String, Arc<Mutex<Slot>>>,
     epoch: Instant,
     next_client: AtomicU64,
@@ -187,7 +189,9 @@ impl Server {
             queue_capacity: config.queue_capacity,
             max_message_bytes: config.max_message_bytes,
         });
-        let (outbox, writer) = Outbox::start(Arc::clone(&store), config.outbox_bytes);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (outbox, writer) =
+            Outbox::start(Arc::clone(&store), config.outbox_bytes, Arc::clone(&metrics));
         let (alive, all_closed) = mpsc::channel(1);
         let (stop, stopping) = watch::channel(false);
         let gate = Arc::new(limits::Gate::new(
@@ -201,6 +205,7 @@ impl Server {
             store,
             outbox,
             gate,
+            metrics,
             rooms: DashMap::new(),
             epoch: Instant::now(),
             next_client: AtomicU64::new(1),
@@ -290,6 +295,7 @@ impl App {
                                 Ok(ticket) => app.serve_http(TokioIo::new(stream), peer, Arc::new(ticket)).await,
                                 Err(busy) => {
                                     tracing::info!(%peer, ?busy, "connection refused");
+                                    app.metrics.refused(busy.reason());
                                     app.refuse_http(TokioIo::new(stream), busy).await;
                                 }
                             }
@@ -390,18 +396,24 @@ impl App {
                 };
                 // Room in the outbox first: while it is full, this client waits, unread.
                 let permit = self.outbox.reserve(bytes).await;
+                let started = Instant::now();
                 let handled = self.with_room(doc, |slot| {
-                    let reply = match frame {
-                        Frame::Text(text) => slot.room.handle(client, &text, self.now()),
-                        Frame::Binary => slot.room.handle_binary(),
+                    let (kind, reply) = match frame {
+                        Frame::Text(text) => slot.room.handle_typed(client, &text, self.now()),
+                        Frame::Binary => (None, slot.room.handle_binary()),
                     };
+                    self.metrics.received(kind);
                     self.dispatch_frame(slot, client, reply, Some(permit));
                 });
+                self.metrics.applied(started.elapsed());
                 if let Err(error) = handled {
                     tracing::error!(%client, %doc, %error, "the document could not be loaded");
                 }
             })
             .await;
+        if closed == Closed::SlowConsumer {
+            self.metrics.slow_consumer();
+        }
         match &closed {
             Closed::Failed(error) => tracing::warn!(%client, %doc, %error, "connection failed"),
             closed => tracing::info!(%client, %doc, ?closed, "disconnected"),
@@ -413,6 +425,7 @@ impl App {
     /// after everything queued for the client before it), or closes the connection with 1008
     /// once it has been refused too often.
     fn rate_limited(&self, doc: &str, client: &str, frame: &Frame, verdict: limits::Verdict) {
+        self.metrics.refused("rate");
         if verdict == limits::Verdict::Close {
             tracing::warn!(%client, %doc, "closing a connection that keeps sending too fast");
             if let Some(handle) = self.pool.handle(doc, client) {
@@ -452,6 +465,11 @@ impl App {
         if let Err(error) = closed {
             tracing::error!(%client, %doc, %error, "the document could not be loaded");
         }
+    }
+
+    /// `/metrics`, in the Prometheus text format.
+    fn metrics_page(&self) -> String {
+        self.metrics.render(self.pool.connections(), self.rooms.len(), self.outbox.queued_bytes())
     }
 
     /// `/status`: connections, and per loaded document its clients, revision and length.

@@ -27,6 +27,15 @@ pub(crate) enum Busy {
 }
 
 impl Busy {
+    /// The reason as `/metrics` labels it.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Busy::Connections => "connections",
+            Busy::ConnectionsFromAddress => "connections_per_ip",
+            Busy::NewConnectionsFromAddress => "new_connections_per_ip",
+        }
+    }
+
     pub(crate) fn message(self) -> &'static str {
         match self {
             Busy::Connections => {

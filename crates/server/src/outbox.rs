@@ -24,6 +24,8 @@ use tandem_store::{Batch, Record, Store};
 use tandem_transport::{Handle, Message};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::metrics::Metrics;
+
 /// The most items one commit takes.
 const MAX_BATCH: usize = 4096;
 
@@ -58,14 +60,18 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Starts the writer thread, with a queue of `capacity` bytes of frames.
-    pub(crate) fn start(store: Arc<dyn Store>, capacity: usize) -> (Outbox, JoinHandle<()>) {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> (Outbox, JoinHandle<()>) {
         let (items, receiver) = mpsc::unbounded_channel();
         let done = Arc::new(AtomicU64::new(0));
         let writer = {
             let done = Arc::clone(&done);
             std::thread::Builder::new()
                 .name("tandem-writer".into())
-                .spawn(move || write(store.as_ref(), receiver, &done))
+                .spawn(move || write(store.as_ref(), receiver, &done, &metrics))
                 .unwrap_or_else(|error| panic!("cannot start the writer thread: {error}"))
         };
         let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
@@ -102,7 +108,12 @@ impl Outbox {
     }
 }
 
-fn write(store: &dyn Store, mut items: mpsc::UnboundedReceiver<Item>, done: &AtomicU64) {
+fn write(
+    store: &dyn Store,
+    mut items: mpsc::UnboundedReceiver<Item>,
+    done: &AtomicU64,
+    metrics: &Metrics,
+) {
     while let Some(first) = items.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -112,9 +123,12 @@ fn write(store: &dyn Store, mut items: mpsc::UnboundedReceiver<Item>, done: &Ato
             }
         }
         let writes = to_batch(&batch);
-        if !writes.is_empty()
-            && let Err(error) = store.commit(&writes)
-        {
+        let started = tokio::time::Instant::now();
+        let committed = if writes.is_empty() { Ok(()) } else { store.commit(&writes) };
+        if !writes.is_empty() {
+            metrics.committed(started.elapsed(), batch.len());
+        }
+        if let Err(error) = committed {
             // Fail-stop: nothing of this batch was acknowledged; a restart recovers the store.
             tracing::error!(%error, "storing changes failed; stopping so that nothing unstored is acknowledged");
             std::process::exit(1);
@@ -125,6 +139,7 @@ fn write(store: &dyn Store, mut items: mpsc::UnboundedReceiver<Item>, done: &Ato
             // so that a client that has its ack sees the queue without it).
             drop(item.permit);
             for (recipients, message) in &item.sends {
+                metrics.sent(message, recipients.len());
                 let frame = Message::text(message.to_json());
                 for connection in recipients {
                     connection.send(frame.clone());

@@ -38,7 +38,8 @@ fn item(permit: crate::outbox::Permit) -> Item {
 async fn a_full_outbox_holds_the_next_frame_back_until_it_is_stored() {
     let (go, gate) = mpsc::channel();
     let store = Arc::new(Gated { inner: MemoryStore::new(), go: Mutex::new(gate) });
-    let (outbox, writer) = Outbox::start(store, 100);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let (outbox, writer) = Outbox::start(store, 100, metrics);
     // A frame of 60 bytes fits, and its item waits in the store's commit.
     let first = outbox.reserve(60).await;
     outbox.push(item(first));

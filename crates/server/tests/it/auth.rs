@@ -113,6 +113,7 @@ async fn a_read_token_reads_and_shows_a_caret_but_every_change_is_forbidden() {
 async fn status_needs_an_admin_token_when_there_is_a_secret() {
     let server = secured().await;
     assert_eq!(server.get("/status").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.get("/metrics").await.0, StatusCode::UNAUTHORIZED);
     let write = format!("Bearer {}", token("notes", Access::Write, LATER));
     assert_eq!(
         server.get_with("/status", &[("authorization", &write)]).await.0,
@@ -122,6 +123,9 @@ async fn status_needs_an_admin_token_when_there_is_a_secret() {
     let (status, _, body) = server.get_with("/status", &[("authorization", &admin)]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("\"connections\""), "{body}");
+    let (status, _, page) = server.get_with("/metrics", &[("authorization", &admin)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("tandem_refusals_total{reason=\"auth\"}"), "{page}");
     // Health and the pages stay open.
     assert_eq!(server.get("/healthz").await.0, StatusCode::OK);
     assert_eq!(server.get("/d/notes").await.0, StatusCode::OK);

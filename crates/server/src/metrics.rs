@@ -1,0 +1,173 @@
+//! `/metrics`: what the server is doing, in the Prometheus (OpenMetrics) text format, with
+//! prometheus-client.
+//!
+//! Counters and histograms are updated where things happen; the gauges (connections,
+//! documents, outbox depth) are read when the page is asked for.
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use tandem_protocol::{ErrorCode, ServerMessage};
+
+/// A label holding one name: a message type, an error code, a refusal reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Type {
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Code {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Reason {
+    reason: &'static str,
+}
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    connections: Gauge,
+    documents: Gauge,
+    outbox_bytes: Gauge,
+    received: Family<Type, Counter>,
+    sent: Family<Type, Counter>,
+    errors: Family<Code, Counter>,
+    refusals: Family<Reason, Counter>,
+    slow_consumers: Counter,
+    apply_seconds: Histogram,
+    commit_seconds: Histogram,
+    batch_size: Histogram,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tandem");
+        let metrics = Metrics {
+            connections: Gauge::default(),
+            documents: Gauge::default(),
+            outbox_bytes: Gauge::default(),
+            received: Family::default(),
+            sent: Family::default(),
+            errors: Family::default(),
+            refusals: Family::default(),
+            slow_consumers: Counter::default(),
+            // From 10 µs to about 10 s.
+            apply_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
+            commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            registry: Registry::default(),
+        };
+        registry.register("connections", "WebSocket connections open", metrics.connections.clone());
+        registry.register("documents", "Documents loaded in memory", metrics.documents.clone());
+        registry.register(
+            "outbox_bytes",
+            "Bytes of frames whose changes wait to be stored",
+            metrics.outbox_bytes.clone(),
+        );
+        registry.register(
+            "messages_received",
+            "Client messages, by type",
+            metrics.received.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Server messages, by type, once per recipient",
+            metrics.sent.clone(),
+        );
+        registry.register("errors", "Error messages sent, by code", metrics.errors.clone());
+        registry.register(
+            "refusals",
+            "Connections and messages refused, by reason",
+            metrics.refusals.clone(),
+        );
+        registry.register(
+            "slow_consumer_disconnects",
+            "Connections closed because their outgoing queue was full",
+            metrics.slow_consumers.clone(),
+        );
+        registry.register(
+            "apply_seconds",
+            "Time to handle one client frame in its room",
+            metrics.apply_seconds.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Time to store one batch of changes",
+            metrics.commit_seconds.clone(),
+        );
+        registry.register(
+            "store_batch_items",
+            "Outbox items stored in one commit",
+            metrics.batch_size.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+
+    /// The page, with the gauges as they are now.
+    pub(crate) fn render(
+        &self,
+        connections: usize,
+        documents: usize,
+        outbox_bytes: usize,
+    ) -> String {
+        let gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+        self.connections.set(gauge(connections));
+        self.documents.set(gauge(documents));
+        self.outbox_bytes.set(gauge(outbox_bytes));
+        let mut page = String::new();
+        // Writing into a String cannot fail.
+        encode(&mut page, &self.registry).expect("encoding into a String");
+        page
+    }
+
+    pub(crate) fn received(&self, kind: Option<&'static str>) {
+        let r#type = kind.unwrap_or("invalid");
+        self.received.get_or_create(&Type { r#type }).inc();
+    }
+
+    /// A message sent to `recipients` connections.
+    pub(crate) fn sent(&self, message: &ServerMessage, recipients: usize) {
+        let recipients = recipients as u64;
+        self.sent.get_or_create(&Type { r#type: message.kind() }).inc_by(recipients);
+        if let ServerMessage::Error { code, .. } = message {
+            self.errors.get_or_create(&Code { code: code_name(*code) }).inc_by(recipients);
+        }
+    }
+
+    /// A connection or message refused: `auth`, `origin`, `rate`, `connections`,
+    /// `connections_per_ip`, `new_connections_per_ip`, `documents`.
+    pub(crate) fn refused(&self, reason: &'static str) {
+        self.refusals.get_or_create(&Reason { reason }).inc();
+    }
+
+    pub(crate) fn slow_consumer(&self) {
+        self.slow_consumers.inc();
+    }
+
+    pub(crate) fn applied(&self, took: Duration) {
+        self.apply_seconds.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn committed(&self, took: Duration, items: usize) {
+        self.commit_seconds.observe(took.as_secs_f64());
+        self.batch_size.observe(items as f64);
+    }
+}
+
+/// An error code as the wire spells it.
+fn code_name(code: ErrorCode) -> String {
+    match serde_json::to_value(code) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{code:?}"),
+    }
+}
