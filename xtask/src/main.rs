@@ -1,5 +1,5 @@
-//! Project automation: `cargo xtask ci`, `cargo xtask js`, `cargo xtask tidy` and
-//! `cargo xtask bench`.
+//! Project automation: `cargo xtask ci`, `cargo xtask js`, `cargo xtask tidy`,
+//! `cargo xtask fuzz` and `cargo xtask bench`.
 //!
 //! Nothing imports this crate. It depends on std, anyhow and serde_json only, and runs cargo
 //! through the `CARGO` variable that cargo sets, and Node and npm from the `PATH`.
@@ -23,6 +23,8 @@ tasks:
                         the browser tests (e2e/, Debian's Chromium); installs their npm packages
                         with `npm ci`, and Chromium with apt-get if it is missing and can be
   tidy                  layering of crates, file headers and manifest conventions
+  fuzz [CASES]          the room's frame handler against hostile frames: CASES sequences of
+                        up to 7 frames (default 1000000; cargo test runs 2000), release build
   bench                 both benchmarks below, trace replay first (release builds)
   bench traces [ARGS]   replay real editing traces through Tandem's RGA and peer CRDT and rope
                         crates (the bench/ package); ARGS go to it, e.g. --runs 3,
@@ -38,6 +40,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("js") => js(&project_root()),
         Some("tidy") => tidy::check(&project_root()),
+        Some("fuzz") => fuzz(&project_root(), args.get(1).map(String::as_str)),
         Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             #[allow(clippy::print_stdout, reason = "usage is the output")]
@@ -137,6 +140,17 @@ fn run(command: &mut Command) -> Result<()> {
         bail!("{shown} failed ({status})");
     }
     Ok(())
+}
+
+/// `cargo xtask fuzz [CASES]`: the protocol's fuzz property with many more cases than
+/// `cargo test` gives it.
+fn fuzz(root: &Path, cases: Option<&str>) -> Result<()> {
+    let cases = cases.unwrap_or("1000000");
+    if cases.parse::<u32>().is_err() {
+        bail!("CASES is a number, not {cases:?}\n\n{USAGE}");
+    }
+    let args = ["test", "--release", "--locked", "-p", "tandem-protocol", "--lib", "fuzz"];
+    cargo(root, &args, &[("PROPTEST_CASES", cases)])
 }
 
 /// `cargo xtask bench [traces [ARGS...] | server]`.

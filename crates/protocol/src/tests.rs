@@ -2,6 +2,7 @@
 //! converging through a room under random interleavings.
 
 mod docs;
+mod fuzz;
 mod memory;
 mod ot;
 mod room;

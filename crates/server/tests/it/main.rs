@@ -11,6 +11,7 @@ mod frames;
 mod http;
 mod limits;
 mod liveness;
+mod logs;
 mod metrics;
 mod reconnect;
 mod support;
