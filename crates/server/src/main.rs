@@ -70,10 +70,11 @@ struct Args {
     message_burst: NonZeroU32,
     /// A file holding the secret that signs tokens (at least 16 bytes). With a secret, every
     /// WebSocket needs a token, and /status an admin token; without, anyone may read and write.
-    #[arg(long, global = true)]
+    #[arg(long, env = "TANDEM_AUTH_SECRET_FILE", global = true)]
     auth_secret_file: Option<PathBuf>,
-    /// The secret itself, for where a file is awkward (a file takes precedence).
-    #[arg(long = "auth-secret", env = "TANDEM_AUTH_SECRET", hide = true, global = true)]
+    /// The secret itself, for where a file is awkward (the file takes precedence; prefer it or
+    /// the environment variable, since a command line is visible to other users).
+    #[arg(long = "auth-secret", env = "TANDEM_AUTH_SECRET", hide_env_values = true, global = true)]
     auth_secret: Option<String>,
     /// An origin (such as https://docs.example.com) whose pages may open WebSockets; repeat it
     /// for more. When set, a browser upgrade from any other origin is refused with 403.
