@@ -76,7 +76,7 @@ struct Args {
     /// the environment variable, since a command line is visible to other users).
     #[arg(long = "auth-secret", env = "TANDEM_AUTH_SECRET", hide_env_values = true, global = true)]
     auth_secret: Option<String>,
-    /// An origin (such as https://docs.example.com) whose pages may open WebSockets; repeat it
+    /// An origin (such as `https://docs.example.com`) whose pages may open WebSockets; repeat it
     /// for more. When set, a browser upgrade from any other origin is refused with 403.
     #[arg(long = "allowed-origin", env = "TANDEM_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
