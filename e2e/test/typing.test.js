@@ -235,3 +235,32 @@ test('an IME composition in one page while the other types lands exactly once', 
   });
   assert.deepEqual(focused, ['B1 one日本語'.length, 'B1 one日本語'.length], 'A\'s caret is after the composed text');
 });
+
+test('a remote delete cut in two by an unacknowledged insert shows and lands as meant', async () => {
+  const { doc, a, b } = await twoPages('split-delete', 'ab😀def');
+  // A's messages are held back, so that its insert stays in flight while B's delete arrives.
+  await a.evaluate(() => {
+    const client = /** @type {any} */ (window).tandem.client;
+    const socket = client.socket;
+    const send = socket.send.bind(socket);
+    const held = /** @type {string[]} */ ([]);
+    socket.send = (/** @type {string} */ data) => held.push(data);
+    /** @type {any} */ (window).release = () => {
+      socket.send = send;
+      for (const data of held) send(data);
+    };
+  });
+  await caretAt(a, 3);
+  await a.keyboard.type('X');
+  assert.equal(await editor(a).inputValue(), 'ab😀Xdef');
+  // B deletes "b😀de" around where A typed: for A, a delete in two pieces around its X.
+  await caretAt(b, 1);
+  for (let i = 0; i < 4; i++) await b.keyboard.press('Shift+ArrowRight');
+  await b.keyboard.press('Backspace');
+  await until(b, () => /** @type {any} */ (window).tandem.isSynced(), undefined, 'B\'s delete acknowledged');
+  await until(a, () => /** @type {any} */ (window).tandem.text() === 'aXf', undefined, 'the delete in A\'s client');
+  assert.equal(await editor(a).inputValue(), 'aXf', 'the textarea took both pieces, and nothing came back');
+  await a.evaluate(() => /** @type {any} */ (window).release());
+  const { text } = await converged(server, doc, [a, b]);
+  assert.equal(text, 'aXf');
+});

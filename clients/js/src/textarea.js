@@ -36,6 +36,8 @@ export function bindTextarea(client, textarea, options = {}) {
   let composing = false;
   /** Remote edits (code points) that arrived during a composition, in order. @type {Edit[]} */
   let deferred = [];
+  /** Whether a sync() is due once the current message's changes are all in. */
+  let syncQueued = false;
   const carets = options.carets === false ? null : new CaretLayer(client, textarea);
 
   const render = (/** @type {number} */ caret) => {
@@ -169,17 +171,24 @@ export function bindTextarea(client, textarea, options = {}) {
     }),
     client.on('change', (change) => {
       history.map([change.edit]);
-      deferred.push(change.edit);
-      // During a composition, or with typing not yet taken in, the textarea is not at `shown`:
-      // sync() transforms what was typed past the deferred edits and shows the result.
-      if (composing) return;
-      if (textarea.value !== shown) {
-        sync();
+      // One message can bring several changes (a remote delete cut in two by a local insert),
+      // each against the text just before it, while `client.text` is already past them all.
+      // So the textarea follows them one by one; and once any has to wait (a composition, or
+      // typing not yet taken in), the rest wait too, and sync() takes them in together, after
+      // the message, transforming what was typed past them all.
+      if (composing || textarea.value !== shown || deferred.length > 0) {
+        deferred.push(change.edit);
+        if (!composing && !syncQueued) {
+          syncQueued = true;
+          queueMicrotask(() => {
+            syncQueued = false;
+            if (!composing) sync();
+          });
+        }
         return;
       }
-      deferred = [];
       textarea.setRangeText(change.inserted, change.index, change.index + change.deleted, 'preserve');
-      shown = client.text;
+      shown = shown.slice(0, change.index) + change.inserted + shown.slice(change.index + change.deleted);
     }),
   );
 
