@@ -28,6 +28,8 @@ pub struct Limits {
     /// How many bytes of inserted text the history may hold: the oldest changes are dropped
     /// first, so a few huge inserts shorten the history rather than fill memory.
     pub max_history_bytes: usize,
+    /// How many named counters a document may have.
+    pub max_counters: usize,
     /// Into how many pieces concurrent inserts may cut one late delete; an edit cut into more
     /// is refused as stale, since applying it would flood every client with changes.
     pub max_pieces: usize,
@@ -40,6 +42,7 @@ impl Default for Limits {
             max_field_chars: 256,
             max_history: 1_000,
             max_history_bytes: 16 << 20,
+            max_counters: 100,
             max_pieces: 100,
         }
     }
@@ -369,6 +372,14 @@ impl Room {
         now: Duration,
     ) -> Result<Reply, Refusal> {
         let max_field = self.limits.max_field_chars;
+        // A request id is kept with the change it made (in the history, the log and the
+        // client's last request), so it is held to the size of a field.
+        if let Some(RequestId::String(id)) = message.id()
+            && id.len() > max_field
+        {
+            let message = format!("a string id is at most {max_field} bytes");
+            return Err(Refusal(ErrorCode::TooLarge, message));
+        }
         let changes = matches!(
             message,
             ClientMessage::Insert { .. }
@@ -420,6 +431,13 @@ impl Room {
                 check_field("counter name", &name, max_field)?;
                 if name.is_empty() {
                     return Err(Refusal(ErrorCode::InvalidMessage, "counter name is empty".into()));
+                }
+                if !self.counters.contains_key(&name)
+                    && self.counters.len() >= self.limits.max_counters
+                {
+                    let limit = self.limits.max_counters;
+                    let message = format!("a document has at most {limit} counters");
+                    return Err(Refusal(ErrorCode::TooLarge, message));
                 }
                 // Exact arithmetic: a counter never saturates, so its stored value is its value.
                 let current = self.counters.get(&name).copied().unwrap_or(0);

@@ -66,17 +66,26 @@ impl App {
         }
     }
 
-    /// Answers every request on a connection turned away by the connection limits with 503,
-    /// then closes it.
-    pub(crate) async fn refuse_http(self: Arc<Self>, io: TokioIo<TcpStream>, busy: Busy) {
-        let service = service_fn(move |_request| async move {
-            let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, busy.message());
-            let headers = response.headers_mut();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            Ok::<_, Infallible>(response)
+    /// Turns a connection away: a 503 written at once, whatever the client sends, then the
+    /// connection is closed. Nothing is read and nothing waits long, so refused connections
+    /// cost next to nothing however many come.
+    pub(crate) async fn refuse_http(self: Arc<Self>, mut stream: TcpStream, busy: Busy) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let message = busy.message();
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{message}",
+            message.len()
+        );
+        let written = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Read what the client sent until it hangs up, so that closing with its request
+            // unread does not reset the connection before it has read the answer.
+            let mut discard = [0; 1024];
+            while stream.read(&mut discard).await? > 0 {}
+            Ok::<_, std::io::Error>(())
         });
-        let _ = self.http1().keep_alive(false).serve_connection(io, service).await;
+        let _ = written.await;
     }
 
     /// HTTP/1 with a deadline for each request head (`--handshake-timeout`), so that a client
@@ -360,7 +369,9 @@ fn query(query: Option<&str>) -> Result<Query, &'static str> {
             client = Some(value.to_owned());
         } else if let Some(value) = pair.strip_prefix("since=") {
             since = Some(value.parse().map_err(|_| "since is a revision number\n")?);
-        } else if let Some(value) = pair.strip_prefix("token=") {
+        } else if let Some(value) = pair.strip_prefix("token=")
+            && !value.is_empty()
+        {
             token = Some(value.to_owned());
         }
     }
@@ -407,9 +418,11 @@ fn file(request: &Request<Incoming>, asset: Asset, cross_origin: bool) -> Respon
 fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(text.to_owned()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 

@@ -67,6 +67,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Outgoing messages that may wait for one slow client before it is disconnected.
     pub queue_capacity: usize,
+    /// Bytes of outgoing messages that may wait for one slow client.
+    pub queue_bytes: usize,
     /// Bytes of frames whose changes may wait to be stored; past it, connections wait before
     /// their next frame is read.
     pub outbox_bytes: usize,
@@ -107,6 +109,7 @@ impl Default for Config {
             unload_after: Duration::from_secs(10 * 60),
             max_message_bytes: transport.max_message_bytes,
             queue_capacity: transport.queue_capacity,
+            queue_bytes: transport.queue_bytes,
             outbox_bytes: 64 << 20,
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
@@ -187,6 +190,7 @@ impl Server {
             heartbeat_interval: config.heartbeat_interval,
             heartbeat_timeout: config.heartbeat_timeout,
             queue_capacity: config.queue_capacity,
+            queue_bytes: config.queue_bytes,
             max_message_bytes: config.max_message_bytes,
         });
         let metrics = Arc::new(metrics::Metrics::new());
@@ -281,6 +285,7 @@ impl App {
 
     async fn accept(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
         loop {
+            let mut failed = false;
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
@@ -296,14 +301,21 @@ impl App {
                                 Err(busy) => {
                                     tracing::info!(%peer, ?busy, "connection refused");
                                     app.metrics.refused(busy.reason());
-                                    app.refuse_http(TokioIo::new(stream), busy).await;
+                                    app.refuse_http(stream, busy).await;
                                 }
                             }
                         });
                     }
-                    Err(error) => tracing::warn!(%error, "accepting a connection failed"),
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting a connection failed");
+                        failed = true;
+                    }
                 },
                 _ = stop.wait_for(|stop| *stop) => return,
+            }
+            if failed {
+                // Out of file descriptors, say: wait a little rather than spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }

@@ -177,8 +177,9 @@ fn secret(args: &Args) -> anyhow::Result<Option<Secret>> {
         (None, Some(secret)) => secret.clone().into_bytes(),
         (None, None) => return Ok(None),
     };
-    let trimmed = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
-    match Secret::new(trimmed) {
+    // The bytes as they are, but for the line break an editor or `echo` leaves at the end.
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |at| at + 1);
+    match Secret::new(&bytes[..end]) {
         Some(secret) => Ok(Some(secret)),
         None => bail!("the auth secret must be at least 16 bytes"),
     }

@@ -13,7 +13,7 @@ use std::{
     collections::BTreeMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -49,6 +49,9 @@ pub struct Config {
     pub heartbeat_timeout: Duration,
     /// How many outgoing messages may wait for a slow client before it is disconnected.
     pub queue_capacity: usize,
+    /// How many bytes of outgoing messages may wait for a slow client before it is
+    /// disconnected (one message of any size is always let in to an empty queue).
+    pub queue_bytes: usize,
     /// The largest incoming message; a larger one closes the connection with code 1009.
     pub max_message_bytes: usize,
 }
@@ -59,6 +62,7 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(45),
             queue_capacity: 1024,
+            queue_bytes: 16 << 20,
             max_message_bytes: 1 << 20,
         }
     }
@@ -153,6 +157,9 @@ struct Shared {
     client: String,
     room: String,
     outgoing: mpsc::Sender<Message>,
+    /// Bytes of the messages waiting in `outgoing`, and how many may wait.
+    queued_bytes: AtomicUsize,
+    max_queued_bytes: usize,
     /// Milliseconds since the pool's epoch when the client was last heard from.
     last_seen: AtomicU64,
     /// Why the pool asked the connection to close, and the signal to do so.
@@ -161,10 +168,13 @@ struct Shared {
 }
 
 impl Shared {
-    fn request_close(&self, reason: Closed) {
+    /// Asks the connection to close for `reason`; false if it had been asked already.
+    fn request_close(&self, reason: Closed) -> bool {
         let mut slot = self.close_reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = slot.is_none();
         slot.get_or_insert(reason);
         self.close.notify_one();
+        first
     }
 
     fn close_reason(&self) -> Closed {
@@ -192,6 +202,8 @@ impl Pool {
             client: client.to_owned(),
             room: room.to_owned(),
             outgoing,
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes: self.inner.config.queue_bytes,
             last_seen: AtomicU64::new(self.now_ms()),
             close_reason: Mutex::new(None),
             close: Notify::new(),
@@ -347,15 +359,27 @@ impl Handle {
 
 /// Queues a message, disconnecting the client if its queue is full.
 fn deliver(shared: &Shared, message: Message) -> bool {
-    match shared.outgoing.try_send(message) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::warn!(client = %shared.client, room = %shared.room, "outgoing queue full; disconnecting");
-            shared.request_close(Closed::SlowConsumer);
-            false
+    // One message of any size gets into an empty queue; past that, the bytes are bounded too.
+    let len = message.len();
+    let queued = shared.queued_bytes.load(Ordering::SeqCst);
+    let room = queued == 0 || queued.saturating_add(len) <= shared.max_queued_bytes;
+    if room {
+        // Counted before it can be sent, so the writer's subtraction never comes first.
+        shared.queued_bytes.fetch_add(len, Ordering::SeqCst);
+        match shared.outgoing.try_send(message) {
+            Ok(()) => return true,
+            Err(error) => {
+                shared.queued_bytes.fetch_sub(len, Ordering::SeqCst);
+                if matches!(error, mpsc::error::TrySendError::Closed(_)) {
+                    return false;
+                }
+            }
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
+    if shared.request_close(Closed::SlowConsumer) {
+        tracing::warn!(client = %shared.client, room = %shared.room, "outgoing queue full; disconnecting");
+    }
+    false
 }
 
 /// A registered connection, before and while it runs.
@@ -394,12 +418,16 @@ impl Connection {
         };
         let (mut sink, mut stream) = socket.split();
         let (close_sender, mut close_receiver) = oneshot::channel::<Option<CloseFrame>>();
+        let queue = Arc::clone(&self.shared);
         let writer = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     message = receiver.recv() => match message {
                         Some(message) => {
-                            if sink.send(message).await.is_err() {
+                            let len = message.len();
+                            let sent = sink.send(message).await;
+                            queue.queued_bytes.fetch_sub(len, Ordering::SeqCst);
+                            if sent.is_err() {
                                 return;
                             }
                         }
@@ -434,6 +462,9 @@ impl Connection {
                             break Closed::TooLarge;
                         }
                         Some(Err(tungstenite::Error::Utf8(_))) => break Closed::InvalidUtf8,
+                        Some(Err(tungstenite::Error::Protocol(
+                            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                        ))) => break Closed::ByPeer,
                         Some(Err(tungstenite::Error::Protocol(error))) => {
                             break Closed::ProtocolViolation(error.to_string());
                         }

@@ -190,6 +190,22 @@ async fn a_client_that_stops_reading_is_dropped_when_its_queue_fills() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_when_its_queued_bytes_pass_the_limit() {
+    // Room for thousands of messages, but only 64 KiB: big messages fill it long before.
+    let pool = Pool::new(Config { queue_capacity: 100_000, queue_bytes: 64 << 10, ..config() });
+    let (_stalled, _, task) = connect(&pool, "notes", "ada", 64).await;
+    let mut sent = 0;
+    while pool.send("notes", "ada", Message::text("x".repeat(16 << 10))) {
+        sent += 1;
+        assert!(sent < 10_000, "the queue never filled");
+        tokio::task::yield_now().await;
+    }
+    // The socket's own buffers take some; the queue itself never held more than its bytes.
+    assert!(sent < 1_000, "{sent} messages of 16 KiB went into a 64 KiB queue");
+    assert_eq!(ended(task).await, Closed::SlowConsumer);
+}
+
+#[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let pool = Pool::new(config());
     let (mut ada, _, task) = connect(&pool, "notes", "ada", 4096).await;

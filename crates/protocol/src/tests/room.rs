@@ -194,6 +194,7 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
         (r#"{"type": "presence_update", "color": "red;x"}"#, ErrorCode::InvalidMessage),
         (r#"{"type": "presence_update", "color": "url(x)"}"#, ErrorCode::InvalidMessage),
         (r##"{"type": "presence_update", "color": "#12345"}"##, ErrorCode::InvalidMessage),
+        (r#"{"type": "ping", "id": "nine chars"}"#, ErrorCode::TooLarge),
         (r##"{"type": "presence_update", "color": "#abcdeg"}"##, ErrorCode::InvalidMessage),
     ];
     for (frame, code) in cases {
@@ -583,4 +584,21 @@ fn a_read_only_client_reads_and_moves_its_caret_but_changes_nothing() {
     let mut rex = join(&mut room, "rex");
     act(&mut room, &mut rex, |c| c.insert(5, "!").expect("fits"));
     assert_eq!(room.text(), "hello!");
+}
+
+#[test]
+fn a_document_has_a_bounded_number_of_counters() {
+    let mut room = Room::new("notes", Limits { max_counters: 3, ..Limits::default() }, IDLE);
+    join(&mut room, "ada");
+    for name in ["a", "b", "c", "a"] {
+        let frame = format!(r#"{{"type":"increment_counter","name":"{name}","amount":1}}"#);
+        assert!(matches!(
+            room.handle("ada", &frame, secs(1)).to_sender[0],
+            ServerMessage::Ack { .. }
+        ));
+    }
+    let reply =
+        room.handle("ada", r#"{"type":"increment_counter","name":"d","amount":1}"#, secs(1));
+    assert_eq!(error_code(&reply).0, ErrorCode::TooLarge);
+    assert_eq!((room.counter("a"), room.counter("d"), room.revision()), (2, 0, 4));
 }
