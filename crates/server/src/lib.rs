@@ -357,7 +357,10 @@ impl App {
         let alive = alive.ok_or(Refused::ShuttingDown)?;
         // Checked before loading; concurrent first connections to different documents may
         // take it a few past the limit, never without bound.
-        if !self.rooms.contains_key(doc) && self.rooms.len() >= self.config.max_documents {
+        if !self.rooms.contains_key(doc)
+            && self.rooms.len() >= self.config.max_documents
+            && !self.make_room()
+        {
             return Err(Refused::TooManyDocuments);
         }
         let opened = self.with_room(doc, |slot| {

@@ -167,23 +167,48 @@ impl App {
     /// Takes out of memory the rooms nobody has used for `unload_after` whose queued items
     /// have all been stored; they load again from the store when next needed.
     pub(crate) fn unload_idle(&self) {
+        self.unload(self.config.unload_after, usize::MAX);
+    }
+
+    /// Makes room for one more document when `max_documents` are loaded: unloads the room
+    /// empty for longest whose queued items are all stored. False if every room has clients
+    /// (or items still to store).
+    pub(crate) fn make_room(&self) -> bool {
+        self.unload(Duration::ZERO, 1) > 0
+    }
+
+    /// Unloads up to `most` rooms empty for at least `after` whose queued items are stored,
+    /// those empty longest first; returns how many.
+    fn unload(&self, after: Duration, most: usize) -> usize {
         let now = self.now();
         let slots: Vec<(String, Arc<Mutex<Slot>>)> = self
             .rooms
             .iter()
             .map(|entry| (entry.key().clone(), Arc::clone(entry.value())))
             .collect();
-        for (doc, slot) in slots {
+        let mut empty: Vec<(Duration, String, Arc<Mutex<Slot>>)> = slots
+            .into_iter()
+            .filter_map(|(doc, slot)| {
+                let since = lock(&slot).empty_since?;
+                Some((since, doc, slot))
+            })
+            .collect();
+        empty.sort_by_key(|(since, _, _)| *since);
+        let mut unloaded = 0;
+        for (_, doc, slot) in empty {
+            if unloaded >= most {
+                break;
+            }
             let mut guard = lock(&slot);
             let idle = guard.room.clients() == 0
-                && guard
-                    .empty_since
-                    .is_some_and(|since| now.saturating_sub(since) >= self.config.unload_after);
-            if idle && guard.last_item <= self.outbox.done() {
+                && guard.empty_since.is_some_and(|since| now.saturating_sub(since) >= after);
+            if idle && guard.last_item <= self.outbox.done() && !guard.unloaded {
                 guard.unloaded = true;
                 self.rooms.remove_if(&doc, |_, current| Arc::ptr_eq(current, &slot));
                 tracing::info!(%doc, "unloaded");
+                unloaded += 1;
             }
         }
+        unloaded
     }
 }

@@ -130,7 +130,7 @@ async fn an_address_opening_connections_too_fast_is_refused_with_503() {
 async fn one_document_more_than_the_cap_is_refused_while_the_others_work() {
     let server = TestServer::start_with(|config| config.max_documents = 2).await;
     let mut ada = server.connect("one").await;
-    let _bob = server.connect("two").await;
+    let bob = server.connect("two").await;
     let refused =
         tokio_tungstenite::connect_async(format!("ws://{}/ws/three", server.addr())).await;
     match refused {
@@ -143,6 +143,22 @@ async fn one_document_more_than_the_cap_is_refused_while_the_others_work() {
     let _cy = server.connect("one").await;
     ada.act(|c| c.insert(0, "still here").expect("fits")).await;
     ada.sync().await;
+    assert_eq!(server.document("one").await, ("still here".to_owned(), 1));
+    // A document nobody is in gives its place up to a new one at once, rather than after
+    // --unload-after: rooms left empty cannot lock new documents out.
+    drop(bob);
+    let mut dee = None;
+    for _ in 0..100 {
+        match tokio_tungstenite::connect_async(format!("ws://{}/ws/three", server.addr())).await {
+            Ok((socket, _)) => {
+                dee = Some(socket);
+                break;
+            }
+            // Until the server has seen bob leave.
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+    assert!(dee.is_some(), "the empty document never gave its place up");
     assert_eq!(server.document("one").await, ("still here".to_owned(), 1));
     server.shutdown().await;
 }
