@@ -191,6 +191,9 @@ impl App {
             return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade (version 13)\n");
         }
         let accept = derive_accept_key(key.as_bytes());
+        // A reader has no edits to resume, and must not take the id (and so the place and the
+        // resent acks) of a writer whose id it saw in the presence list: it gets a fresh one.
+        let requested = if read_only { None } else { requested };
         let opened = match requested {
             Some(client) => {
                 self.open(doc, &client, since, read_only).map_err(|refused| (refused, client))

@@ -106,6 +106,12 @@ async fn a_read_token_reads_and_shows_a_caret_but_every_change_is_forbidden() {
     rex.catch_up(2).await;
     assert_eq!(rex.thin.text(), "hello!");
     assert_eq!(server.document_with("notes", &write).await, ("hello!".to_owned(), 2));
+    // A reader cannot take the writer's id to squat its place: it is given a fresh one.
+    let ada_id = ada.id();
+    let squat =
+        Client::connect(server.addr(), &format!("/ws/notes?token={read}&client={ada_id}")).await;
+    assert_ne!(squat.id(), ada_id);
+    drop(ada);
     server.shutdown().await;
 }
 
