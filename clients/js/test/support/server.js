@@ -4,7 +4,6 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,60 +113,8 @@ export class Server {
   }
 }
 
-/** A TCP proxy to `port` that can drop its connections and go offline. */
-export class Proxy {
-  /** @param {number} port */
-  static async start(port) {
-    const proxy = new Proxy(port);
-    await new Promise((resolve) => proxy.listener.listen(0, '127.0.0.1', () => resolve(undefined)));
-    return proxy;
-  }
-
-  /** @param {number} target */
-  constructor(target) {
-    this.target = target;
-    this.offline = false;
-    /** @type {Set<net.Socket>} */
-    this.sockets = new Set();
-    this.listener = net.createServer((client) => {
-      if (this.offline) {
-        client.destroy();
-        return;
-      }
-      const upstream = net.connect(this.target, '127.0.0.1');
-      for (const [a, b] of [[client, upstream], [upstream, client]]) {
-        this.sockets.add(a);
-        a.on('close', () => {
-          this.sockets.delete(a);
-          b.destroy();
-        });
-        a.on('error', () => b.destroy());
-        a.pipe(b);
-      }
-    });
-  }
-
-  get url() {
-    const address = /** @type {net.AddressInfo} */ (this.listener.address());
-    return `http://127.0.0.1:${address.port}`;
-  }
-
-  /** Cuts every connection through the proxy. */
-  drop() {
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  /** @param {boolean} offline while offline, every connection is refused and cut */
-  setOffline(offline) {
-    this.offline = offline;
-    if (offline) this.drop();
-  }
-
-  close() {
-    this.drop();
-    return new Promise((resolve) => this.listener.close(() => resolve(undefined)));
-  }
-}
+// The TCP proxy lives apart, so that the browser tests can share it without `ws`.
+export { Proxy } from './proxy.js';
 
 /**
  * A client of `doc` at `url`, with short timings for the tests.
