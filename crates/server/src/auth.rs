@@ -48,6 +48,27 @@ impl Claims {
     }
 }
 
+/// Whether `byte` may be part of a document id: `A-Z a-z 0-9 . _ -`.
+pub(crate) fn is_id_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"._-".contains(&byte)
+}
+
+/// Whether `doc` can be a token's scope: a document id, or a prefix of one ending in `*` (a
+/// lone `*` is every document).
+pub fn is_scope(doc: &str) -> bool {
+    let id = doc.strip_suffix('*').unwrap_or(doc);
+    id.bytes().all(is_id_byte) && (!id.is_empty() || doc.ends_with('*'))
+}
+
+/// Seconds since the Unix epoch, for token expiry: the one place the server reads the wall
+/// clock.
+#[allow(clippy::disallowed_methods, reason = "a token's expiry is wall-clock time")]
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
 /// Why a token was not accepted (each is HTTP 401).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {

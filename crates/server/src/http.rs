@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::{
     App, Refused,
-    auth::Access,
+    auth::{self, Access},
     limits::{Busy, Ticket},
     web::{self, Asset, Static},
 };
@@ -298,7 +298,7 @@ impl App {
             ));
         };
         let claims = secret
-            .verify(token, self.unix_now())
+            .verify(token, auth::unix_now())
             .map_err(|error| unauthorized(&format!("{error}\n")))?;
         if claims.access == Access::Admin || !claims.covers(doc) {
             return Err(forbidden("the token is not for this document\n"));
@@ -320,7 +320,7 @@ impl App {
         let Some(token) = bearer(request) else {
             return Err(unauthorized("an admin token is needed: Authorization: Bearer ...\n"));
         };
-        match secret.verify(token, self.unix_now()) {
+        match secret.verify(token, auth::unix_now()) {
             Ok(claims) if claims.access == Access::Admin => Ok(()),
             Ok(_) => Err(forbidden("this needs an admin token\n")),
             Err(error) => Err(unauthorized(&format!("{error}\n"))),
@@ -349,7 +349,7 @@ fn forbidden(message: &str) -> Denied {
 /// would be taken as path segments by every browser).
 pub(crate) fn valid_id(id: &str, max: usize) -> bool {
     (1..=max).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && id.bytes().all(auth::is_id_byte)
         && id.bytes().any(|b| b != b'.')
 }
 

@@ -265,15 +265,6 @@ impl App {
         self.epoch.elapsed()
     }
 
-    /// Seconds since the Unix epoch, for token expiry: the one place the server reads the
-    /// wall clock.
-    #[allow(clippy::disallowed_methods, reason = "token expiry is wall-clock time")]
-    fn unix_now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs())
-    }
-
     /// A client id no other client has had, even before a restart: the document remembers a
     /// client's last request across restarts, and a reused id would inherit it.
     fn fresh_client_id(&self) -> String {

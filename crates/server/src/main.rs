@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tandem_server::{
     Config, Server, Storage,
-    auth::{Access, Claims, Secret},
+    auth::{self, Access, Claims, Secret},
 };
 
 /// The Tandem collaborative document server.
@@ -132,13 +132,10 @@ async fn main() -> anyhow::Result<()> {
         } else {
             (doc.clone().unwrap_or_default(), *access)
         };
-        // An id, or a prefix of one followed by `*` (a lone `*` is every document).
-        let id = doc.strip_suffix('*').unwrap_or(&doc);
-        let id_chars = id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !*admin && (!id_chars || (id.is_empty() && !doc.ends_with('*'))) {
+        if !*admin && !auth::is_scope(&doc) {
             bail!("--doc is a document id (A-Z a-z 0-9 . _ -), or a prefix of one ending in *");
         }
-        let exp = unix_now().saturating_add(ttl.as_secs());
+        let exp = auth::unix_now().saturating_add(ttl.as_secs());
         println!("{}", secret.mint(&Claims { doc, access, exp }));
         return Ok(());
     }
@@ -183,12 +180,6 @@ fn secret(args: &Args) -> anyhow::Result<Option<Secret>> {
         Some(secret) => Ok(Some(secret)),
         None => bail!("the auth secret must be at least 16 bytes"),
     }
-}
-
-/// Seconds since the Unix epoch.
-#[allow(clippy::disallowed_methods, reason = "a token's expiry is wall-clock time")]
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A duration such as `200ms`, `15s` or `5m`, which must not be zero.

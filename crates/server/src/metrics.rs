@@ -51,8 +51,8 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("tandem");
-        let metrics = Metrics {
+        let mut metrics = Metrics {
+            registry: Registry::with_prefix("tandem"),
             connections: Gauge::default(),
             documents: Gauge::default(),
             outbox_bytes: Gauge::default(),
@@ -65,8 +65,8 @@ impl Metrics {
             apply_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
-            registry: Registry::default(),
         };
+        let registry = &mut metrics.registry;
         registry.register("connections", "WebSocket connections open", metrics.connections.clone());
         registry.register("documents", "Documents loaded in memory", metrics.documents.clone());
         registry.register(
@@ -110,7 +110,7 @@ impl Metrics {
             "Outbox items stored in one commit",
             metrics.batch_size.clone(),
         );
-        Metrics { registry, ..metrics }
+        metrics
     }
 
     /// The page, with the gauges as they are now.

@@ -2,26 +2,19 @@
 //! connections (in total, per address, new per address per second) and on loaded documents,
 //! each refused with 503, and the message rate, refused with `rate_limited` and then 1008.
 
-use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{num::NonZeroU32, time::Duration};
 
 use tandem_protocol::{ErrorCode, RequestId, ServerMessage};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpSocket, TcpStream},
+    net::TcpStream,
 };
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::support::{Client, TestServer, within};
+use crate::support::{Client, TestServer, tcp_from, within};
 
 fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("not zero")
-}
-
-/// A TCP connection to the server from the loopback address `from` (any of 127.0.0.0/8).
-async fn tcp_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.bind(SocketAddr::from((from, 0))).expect("binds to a loopback address");
-    within(socket.connect(to)).await.expect("connects")
 }
 
 /// The status of `GET /healthz` sent over `stream` (0 if the connection ends first).

@@ -110,6 +110,14 @@ pub(crate) async fn within<F: std::future::Future>(future: F) -> F::Output {
     tokio::time::timeout(PATIENCE, future).await.expect("timed out waiting for an event")
 }
 
+/// A TCP connection to `to` from the loopback address `from` (any of 127.0.0.0/8), as if from
+/// another machine.
+pub(crate) async fn tcp_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind(SocketAddr::from((from, 0))).expect("binds to a loopback address");
+    within(socket.connect(to)).await.expect("connects")
+}
+
 pub(crate) struct Client {
     pub(crate) socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub(crate) thin: ThinClient,
@@ -127,9 +135,7 @@ impl Client {
 
     /// Connects from the loopback address `from` (any of 127.0.0.0/8), as another machine.
     pub(crate) async fn connect_from(from: [u8; 4], addr: SocketAddr, path: &str) -> Client {
-        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-        socket.bind(SocketAddr::from((from, 0))).expect("binds to a loopback address");
-        let stream = within(socket.connect(addr)).await.expect("connects");
+        let stream = tcp_from(from, addr).await;
         let url = format!("ws://{addr}{path}");
         let (mut socket, _) =
             within(tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)))
