@@ -169,8 +169,8 @@ impl App {
             self.metrics.refused("origin");
             return *response;
         }
-        let read_only = match self.access(&request, token.as_deref(), doc) {
-            Ok(read_only) => read_only,
+        let grant = match self.access(&request, token.as_deref(), doc) {
+            Ok(grant) => grant,
             Err(response) => {
                 self.metrics.refused("auth");
                 return *response;
@@ -193,15 +193,15 @@ impl App {
         let accept = derive_accept_key(key.as_bytes());
         // A reader has no edits to resume, and must not take the id (and so the place and the
         // resent acks) of a writer whose id it saw in the presence list: it gets a fresh one.
-        let requested = if read_only { None } else { requested };
+        let requested = if grant.read_only { None } else { requested };
         let opened = match requested {
             Some(client) => {
-                self.open(doc, &client, since, read_only).map_err(|refused| (refused, client))
+                self.open(doc, &client, since, grant).map_err(|refused| (refused, client))
             }
             None => loop {
                 let client = self.fresh_client_id();
                 // A resumed client may already hold this id; take the next one.
-                match self.open(doc, &client, None, read_only) {
+                match self.open(doc, &client, None, grant) {
                     Err(Refused::Taken) => continue,
                     other => break other.map_err(|refused| (refused, client)),
                 }
@@ -268,6 +268,15 @@ impl App {
     }
 }
 
+/// What a connection may do, from its token.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grant {
+    /// Read the document and presence and move a cursor, but change nothing.
+    pub(crate) read_only: bool,
+    /// When the token expires (seconds since the Unix epoch): the connection is closed then.
+    pub(crate) expires: Option<u64>,
+}
+
 impl App {
     /// Refuses a browser's upgrade from an origin not allowed (cross-site WebSocket hijacking).
     fn check_origin(&self, request: &Request<Incoming>) -> Result<(), Denied> {
@@ -281,16 +290,18 @@ impl App {
         Err(forbidden("this origin may not open WebSockets here\n"))
     }
 
-    /// With a secret configured, the access a request's token gives to document `doc`:
-    /// `Ok(true)` to read only, `Ok(false)` to write; 401 without a valid token, 403 with one
-    /// for other documents. Without a secret, everyone writes.
+    /// With a secret configured, the access a request's token gives to document `doc`; 401
+    /// without a valid token, 403 with one for other documents. Without a secret, everyone
+    /// writes, for as long as they like.
     fn access(
         &self,
         request: &Request<Incoming>,
         token: Option<&str>,
         doc: &str,
-    ) -> Result<bool, Denied> {
-        let Some(secret) = &self.config.auth else { return Ok(false) };
+    ) -> Result<Grant, Denied> {
+        let Some(secret) = &self.config.auth else {
+            return Ok(Grant { read_only: false, expires: None });
+        };
         let token = token.or_else(|| bearer(request));
         let Some(token) = token else {
             return Err(unauthorized(
@@ -303,7 +314,7 @@ impl App {
         if claims.access == Access::Admin || !claims.covers(doc) {
             return Err(forbidden("the token is not for this document\n"));
         }
-        Ok(claims.access == Access::Read)
+        Ok(Grant { read_only: claims.access == Access::Read, expires: Some(claims.exp) })
     }
 
     /// With a secret configured, checks for an admin token in `Authorization: Bearer`.

@@ -147,6 +147,8 @@ struct App {
 /// An open WebSocket session: its connection and its share in the shutdown wait.
 struct Session {
     connection: Connection,
+    /// When the connection's token expires, if it has one.
+    expires: Option<u64>,
     _alive: mpsc::Sender<()>,
 }
 
@@ -342,7 +344,7 @@ impl App {
         doc: &str,
         client: &str,
         since: Option<u64>,
-        read_only: bool,
+        grant: http::Grant,
     ) -> Result<Session, Refused> {
         let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let alive = alive.ok_or(Refused::ShuttingDown)?;
@@ -357,7 +359,7 @@ impl App {
         let opened = self.with_room(doc, |slot| {
             let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
             let now = self.now();
-            if read_only {
+            if grant.read_only {
                 slot.room.set_read_only(client);
             }
             let resumed = since.and_then(|since| slot.room.resume(client, since, now));
@@ -366,7 +368,7 @@ impl App {
             Ok(connection)
         });
         let connection = opened.map_err(Refused::Unavailable)??;
-        Ok(Session { connection, _alive: alive })
+        Ok(Session { connection, expires: grant.expires, _alive: alive })
     }
 
     /// Runs an upgraded connection until it ends, then closes its session.
@@ -388,6 +390,16 @@ impl App {
             config.max_rate_refusals,
         );
         let limit = &limit;
+        // A connection lasts no longer than its token: then it is closed with 1008, and the
+        // client comes back with a fresh one.
+        let expiry = session.expires.and_then(|expires| {
+            let handle = self.pool.handle(doc, client)?;
+            Some(tokio::spawn(async move {
+                let left = expires.saturating_sub(auth::unix_now());
+                tokio::time::sleep(Duration::from_secs(left)).await;
+                handle.close_for_policy("the token has expired");
+            }))
+        });
         let closed = session
             .connection
             .run(socket, |frame| async move {
@@ -417,6 +429,9 @@ impl App {
                 }
             })
             .await;
+        if let Some(expiry) = expiry {
+            expiry.abort();
+        }
         if closed == Closed::SlowConsumer {
             self.metrics.slow_consumer();
         }
@@ -461,7 +476,7 @@ impl App {
     /// Unregisters a session's connection and takes its client out of the room, in one step
     /// under the room's lock: a reconnect with the same client id cannot slip in between.
     fn close(&self, session: Session) {
-        let Session { connection, _alive } = session;
+        let Session { connection, .. } = session;
         let (doc, client) = (connection.room().to_owned(), connection.client().to_owned());
         let closed = self.with_room(&doc, |slot| {
             drop(connection);

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use tandem_protocol::{ErrorCode, ServerMessage};
 use tandem_server::auth::{Access, Claims, Secret};
-use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::tungstenite::{
+    self, client::IntoClientRequest, http::HeaderValue, protocol::frame::coding::CloseCode,
+};
 
 use crate::support::{Client, TestServer, within};
 
@@ -152,5 +154,37 @@ async fn only_the_allowed_origins_may_open_websockets() {
     );
     // No Origin: not a browser, so not a cross-site page.
     assert_eq!(upgrade_status(&server, "/ws/notes", &[]).await, 101);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_when_its_token_expires_and_comes_back_with_a_fresh_one() {
+    let server = secured().await;
+    let write = token("notes", Access::Write, LATER);
+    let mut ada = Client::connect(server.addr(), &format!("/ws/notes?token={write}")).await;
+    // A token that expires in two or three seconds (time enough for the upgrade and an edit
+    // on a loaded machine).
+    let soon = token("notes", Access::Write, tandem_server::auth::unix_now() + 3);
+    let mut bob = Client::connect(server.addr(), &format!("/ws/notes?token={soon}")).await;
+    ada.recv().await; // Bob's arrival.
+    bob.act(|c| c.insert(0, "before").expect("fits")).await;
+    bob.sync().await;
+    // Waits for the expiry (an event, within the test's patience).
+    assert_eq!(bob.close_code().await, CloseCode::Policy);
+    let bob_id = bob.id();
+    let left = ada.until(|m| matches!(m, ServerMessage::Leave { .. })).await;
+    assert!(
+        matches!(&left, ServerMessage::Leave { client_id } if *client_id == bob_id),
+        "{left:?}"
+    );
+    // With the expired token, no way back in; with a fresh one, it resumes where it was.
+    let resume = format!("{}&token={soon}", bob.thin.resume_path());
+    assert_eq!(upgrade_status(&server, &resume, &[]).await, 401);
+    let fresh = token("notes", Access::Write, LATER);
+    let mut back = bob.reconnect_with(server.addr(), &format!("&token={fresh}")).await;
+    assert_eq!(back.id(), bob_id);
+    back.act(|c| c.insert(6, " and after").expect("fits")).await;
+    back.sync().await;
+    assert_eq!(server.document_with("notes", &write).await, ("before and after".to_owned(), 2));
     server.shutdown().await;
 }

@@ -254,9 +254,14 @@ impl Client {
     /// Drops the connection, whatever is in flight, and reconnects from the client's revision
     /// (retrying while the server still holds the old connection), then resends what is due.
     pub(crate) async fn reconnect(self, addr: SocketAddr) -> Client {
+        self.reconnect_with(addr, "").await
+    }
+
+    /// As `reconnect`, with `query` (such as `&token=...`) added to the resume path.
+    pub(crate) async fn reconnect_with(self, addr: SocketAddr, query: &str) -> Client {
         let Client { socket, mut thin } = self;
         drop(socket);
-        let url = format!("ws://{addr}{}", thin.resume_path());
+        let url = format!("ws://{addr}{}{query}", thin.resume_path());
         let mut socket = loop {
             if let Ok((socket, _)) = within(tokio_tungstenite::connect_async(&url)).await {
                 break socket;
