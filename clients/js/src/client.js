@@ -77,8 +77,10 @@ import { codePointLength, fromLineColumn, isBoundary, lineColumn, toCodePoints, 
  * @property {number} [pingInterval] how often to check a quiet connection, in ms (default 10000)
  * @property {number} [pingTimeout] how long a ping may go unanswered before the connection is
  *   taken for dead, in ms (default 5000)
- * @property {string} [token] a token from `tandem token`, for a server with a secret (sent
- *   as `?token=`, since browsers cannot set headers on a WebSocket)
+ * @property {string | (() => string | Promise<string>)} [token] a token from `tandem token`,
+ *   for a server with a secret (sent as `?token=`, since browsers cannot set headers on a
+ *   WebSocket); or a function that gets one, called before every connection: the server closes
+ *   a connection when its token expires, and the reconnect then asks for a fresh one
  * @property {number} [connectTimeout] how long a connection may take to open and bring its first
  *   message before it is given up and tried again, in ms (default 10000)
  * @property {number} [cursorInterval] the least time between two caret updates sent, in ms
@@ -137,6 +139,12 @@ export class TandemClient {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.pongTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.connectTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.cursorTimer = undefined;
+    /** After `rate_limited`: when the change in flight goes out again. */
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.resendTimer = undefined;
+    /** How many resends in a row the server has refused as too fast. */
+    this.rateLimited = 0;
+    /** Counts opens (and drops), so that a token arriving late opens nothing. */
+    this.openings = 0;
     /** @type {{name?: string, color?: string}} */
     this.fields = {};
     if (options.name !== undefined) this.fields.name = options.name;
@@ -297,15 +305,38 @@ export class TandemClient {
   open() {
     clearTimeout(this.retryTimer);
     this.drop();
+    this.setStatus(this.fresh ? 'resyncing' : 'connecting');
+    const token = this.options.token;
+    if (typeof token !== 'function') {
+      this.openSocket(token);
+      return;
+    }
+    // A later open (or a close) while the token is on its way makes this one void.
+    const opening = ++this.openings;
+    Promise.resolve()
+      .then(() => token())
+      .then(
+        (value) => {
+          if (opening === this.openings && !this.closed) this.openSocket(value);
+        },
+        (error) => {
+          if (opening !== this.openings || this.closed) return;
+          this.emit('error', { code: 'token_failed', message: String(error) });
+          this.scheduleRetry();
+        },
+      );
+  }
+
+  /** @param {string | undefined} token */
+  openSocket(token) {
     const session = this.session;
     const query = new URLSearchParams();
     const id = this.clientId;
     if (id !== null) query.set('client', id);
     if (session && !this.fresh) query.set('since', String(session.revision));
-    if (this.options.token) query.set('token', this.options.token);
+    if (token) query.set('token', token);
     const search = query.toString();
     const url = `${this.base}/ws/${this.doc}${search ? `?${search}` : ''}`;
-    this.setStatus(this.fresh ? 'resyncing' : 'connecting');
     let socket;
     try {
       socket = new this.WebSocket(url);
@@ -331,7 +362,10 @@ export class TandemClient {
 
   /** Forgets the current socket (closing it) and its timers. */
   drop() {
+    this.openings++;
     clearInterval(this.pingTimer);
+    clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
     clearTimeout(this.pongTimer);
     clearTimeout(this.connectTimer);
     this.pongTimer = undefined;
@@ -504,7 +538,26 @@ export class TandemClient {
     if (session.title !== title) this.emit('title', session.title);
     if (session.revision !== revision) this.emit('revision', session.revision);
     if (received.refused) this.emit('error', { code: received.refused.code, message: received.refused.message });
+    if (message.type === 'ack') this.rateLimited = 0;
+    if (received.retry) this.resendLater();
     this.send(received.send);
+  }
+
+  /**
+   * After the server refused the change in flight as sent too fast: send it again after a
+   * pause that doubles while the refusals go on (from `minDelay` up to `maxDelay`).
+   */
+  resendLater() {
+    const { minDelay, maxDelay } = this.options;
+    const delay = Math.min(maxDelay, minDelay * 2 ** Math.min(this.rateLimited, 30));
+    this.rateLimited++;
+    clearTimeout(this.resendTimer);
+    const socket = this.socket;
+    this.resendTimer = setTimeout(() => {
+      if (this.socket !== socket || !this.live || !this.session) return;
+      this.send(this.session.resend());
+      this.settle();
+    }, delay);
   }
 
   /**

@@ -45,6 +45,8 @@ export const MAX_INSERT_CHARS = 1 << 16;
  * @property {TextChange[]} changes what remote edits did to the local text, in order
  * @property {{id: unknown, code: string, message: string} | null} refused a refusal that changed
  *   nothing locally but the dropped title or counter change (if it was the one in flight)
+ * @property {boolean} retry the change in flight was refused as sent too fast (`rate_limited`):
+ *   it stays in flight, to go out again after a pause through `resend()`
  */
 
 /** Why the session cannot go on as it is. */
@@ -192,7 +194,7 @@ export class Session {
    */
   receive(message) {
     /** @type {Received} */
-    const received = { send: null, changes: [], refused: null };
+    const received = { send: null, changes: [], refused: null, retry: false };
     received.send = this.receiveOne(message, received);
     if (received.send === null) received.send = this.caughtUp();
     return received;
@@ -227,6 +229,11 @@ export class Session {
       case 'error': {
         const refusal = { id: message.id, code: message.code, message: message.message };
         const inFlight = this.inFlight;
+        if (inFlight !== null && message.id === inFlight.id && message.code === 'rate_limited') {
+          // Sent too fast: the server changed nothing, and the change goes out again later.
+          received.retry = true;
+          return null;
+        }
         if (inFlight !== null && message.id === inFlight.id) {
           this.inFlight = null;
           if (inFlight.change.kind === 'text') {
@@ -417,6 +424,19 @@ export class Session {
   }
 
   /**
+   * The change in flight once more, against the current revision (remote changes since have
+   * been transformed into it), after the server refused it as sent too fast.
+   * @returns {object | null}
+   */
+  resend() {
+    if (this.catchingUp !== null || this.desynced) return null;
+    const inFlight = this.inFlight;
+    if (inFlight === null) return this.sendNext();
+    this.inFlight = null;
+    return this.putInFlight(inFlight.id, inFlight.change) ?? this.sendNext();
+  }
+
+  /**
    * Ends the catch-up once the client is at the revision the server had when it resumed: the
    * change still in flight was not applied, so it goes out again.
    * @returns {object | null}
@@ -425,10 +445,7 @@ export class Session {
     const head = this.catchingUp;
     if (head === null || this.revision < head) return null;
     this.catchingUp = null;
-    const inFlight = this.inFlight;
-    if (inFlight === null) return this.sendNext();
-    this.inFlight = null;
-    return this.putInFlight(inFlight.id, inFlight.change) ?? this.sendNext();
+    return this.resend();
   }
 }
 

@@ -286,3 +286,78 @@ test('with a secret, a token from `tandem token` opens its document, read-only o
     await secured.close();
   }
 });
+
+test('a token function is asked again when the token expires, and the session resumes', async () => {
+  const secret = 'a secret of more than sixteen bytes';
+  const secured = await Server.start({ args: ['--auth-secret', secret] });
+  try {
+    /** @param {string} ttl */
+    const mint = (ttl) => execFileSync(BIN, ['token', '--auth-secret', secret, '--doc', 'expiring', '--ttl', ttl], { encoding: 'utf8' }).trim();
+    // The first token lasts two or three seconds; every later one an hour.
+    const ttls = ['3s'];
+    let asked = 0;
+    const writer = client(secured.url, 'expiring', {
+      token: async () => {
+        asked++;
+        return mint(ttls.shift() ?? '1h');
+      },
+    });
+    const reader = client(secured.url, 'expiring', { token: mint('1h') });
+    await Promise.all([writer.whenReady(), reader.whenReady()]);
+    const id = writer.clientId;
+    writer.insert(0, 'before 🕰️');
+    await writer.whenSynced();
+    /** @type {string[]} */
+    const statuses = [];
+    writer.on('status', (status) => statuses.push(status));
+    // The server closes the connection at the expiry; the client asks for a new token.
+    await until(() => asked === 2 && writer.status === 'online', [writer], 'the writer back with a fresh token');
+    assert.ok(statuses.includes('offline'), statuses.join());
+    assert.equal(writer.clientId, id);
+    writer.insert(writer.text.length, ', after');
+    await until(() => reader.text === 'before 🕰️, after', [writer, reader], 'the reader seeing both edits');
+    writer.close();
+    reader.close();
+  } finally {
+    await secured.close();
+  }
+});
+
+test('changes refused as sent too fast go out again later, none lost and none resynced', async () => {
+  // At 20 messages a second with bursts of 5, a hundred edits in a row are refused often.
+  const slow = await Server.start({ args: ['--message-rate', '20', '--message-burst', '5'] });
+  try {
+    const writer = client(slow.url, 'throttled', { minDelay: 20, maxDelay: 200 });
+    const reader = client(slow.url, 'throttled');
+    await Promise.all([writer.whenReady(), reader.whenReady()]);
+    /** @type {string[]} */
+    const seen = [];
+    // A caret update refused as too fast is reported as `rate_limited` (and not resent: the
+    // next one replaces it); a change so refused is resent, not reported.
+    writer.on('error', (error) => {
+      if (error.code !== 'rate_limited') seen.push(error.code);
+    });
+    writer.on('lost', () => seen.push('lost'));
+    writer.on('reset', () => seen.push('reset'));
+    let expected = '';
+    for (let i = 0; i < 100; i++) {
+      const piece = i % 10 === 0 ? '👍' : String(i % 10);
+      writer.insert(writer.text.length, piece);
+      expected += piece;
+      // One change a turn of the event loop, so that each goes out on its own.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await writer.whenSynced();
+    await until(() => reader.text === expected, [writer, reader], 'the reader seeing every edit');
+    assert.equal(writer.text, expected);
+    assert.deepEqual(seen, []);
+    // And the server did refuse some of them.
+    const metrics = await (await fetch(`${slow.url}/metrics`)).text();
+    const refused = Number(/^tandem_refusals_total\{reason="rate"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    assert.ok(refused > 0, metrics);
+    writer.close();
+    reader.close();
+  } finally {
+    await slow.close();
+  }
+});

@@ -184,3 +184,19 @@ test('a long insert goes out in pieces of MAX_INSERT_CHARS code points, never sp
   assert.equal(session.text, `[${text}]`);
   assert.equal(session.isSynced, true);
 });
+
+test('a change refused as too fast stays in flight and goes out again, past a remote edit', () => {
+  const session = new Session(welcome());
+  session.insert(4, '🚀'); // id 1, in flight
+  session.insert(5, '!'); // buffered behind it
+  const refused = session.receive({ type: 'error', id: 1, code: 'rate_limited', message: 'slow down' });
+  assert.deepEqual([refused.retry, refused.send, refused.refused], [true, null, null]);
+  assert.equal(session.isSynced, false);
+  // Someone else's insert comes in meanwhile: the resend is against the new revision.
+  session.receive({ type: 'insert', client_id: 'c2', revision: 13, index: 0, text: '>' });
+  assert.deepEqual(session.resend(), { type: 'insert', id: 1, revision: 13, index: 5, text: '🚀' });
+  assert.deepEqual(session.receive({ type: 'ack', id: 1, revision: 14 }).send, {
+    type: 'insert', id: 2, revision: 14, index: 6, text: '!',
+  });
+  assert.equal(session.text, '>ABCD🚀!');
+});

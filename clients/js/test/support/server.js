@@ -14,13 +14,15 @@ export { BIN } from './binary.js';
 
 /**
  * The binary, with a message rate far above the default: these tests write far faster than
- * people type (a thousand changes in a row, say), and the rate is not theirs to test. The
- * browser tests keep the defaults.
+ * people type (a thousand changes in a row, say), and the rate is not theirs to test, unless
+ * they give one. The browser tests keep the defaults.
  */
 export class Server extends BinaryServer {
   /** @param {{persistent?: boolean, args?: string[]}} [options] */
   constructor(options = {}) {
-    super({ ...options, args: ['--message-rate', '1000000', '--message-burst', '1000000', ...(options.args ?? [])] });
+    const args = options.args ?? [];
+    const rate = args.includes('--message-rate') ? [] : ['--message-rate', '1000000', '--message-burst', '1000000'];
+    super({ ...options, args: [...rate, ...args] });
   }
 }
 
