@@ -45,6 +45,10 @@ pub enum ClientError {
     UnexpectedAck { id: Option<RequestId>, expected: Option<u64> },
     #[error("a change from the server does not fit the local text")]
     Diverged,
+    /// The server refused the change in flight as sent too fast (`rate_limited`): it changed
+    /// nothing, and the change stays in flight. Call [`ThinClient::resend`] after a pause.
+    #[error("the server refused change {id:?} as sent too fast; resend it later")]
+    RateLimited { id: Option<RequestId> },
 }
 
 /// A local change not yet acknowledged.
@@ -248,6 +252,9 @@ impl ThinClient {
                 if !in_flight {
                     return Err(ClientError::Rejected { id, code, message });
                 }
+                if code == ErrorCode::RateLimited {
+                    return Err(ClientError::RateLimited { id });
+                }
                 return match self.in_flight.take() {
                     Some((_, Change::Text(_))) => {
                         self.desynced = true;
@@ -432,6 +439,16 @@ impl ThinClient {
             return None;
         }
         self.catching_up = None;
+        self.resend()
+    }
+
+    /// The change in flight once more, against the current revision (the remote changes
+    /// received since have been transformed into it), after [`ClientError::RateLimited`].
+    /// `None` while catching up after a reconnect, or with nothing to send.
+    pub fn resend(&mut self) -> Option<ClientMessage> {
+        if self.catching_up.is_some() || self.desynced {
+            return None;
+        }
         match self.in_flight.take() {
             Some((n, change)) => self.put_in_flight(n, change).or_else(|| self.send_next()),
             None => self.send_next(),

@@ -319,6 +319,36 @@ fn a_refused_text_change_asks_for_a_resync() {
 }
 
 #[test]
+fn a_change_refused_as_too_fast_stays_in_flight_and_is_resent_past_a_remote_edit() {
+    let mut room = room();
+    let (mut ada, mut bob) = (join(&mut room, "ada"), join(&mut room, "bob"));
+    let insert = ada.insert(0, "🚀").expect("fits").expect("sent");
+    assert_eq!(ada.insert(1, "!"), Ok(None), "waits behind the one in flight");
+    let refused = crate::refusal(
+        &serde_json::to_string(&insert).expect("serializes"),
+        ErrorCode::RateLimited,
+        "slow down",
+    );
+    let id = insert.id().cloned();
+    assert_eq!(ada.receive(refused), Err(crate::ClientError::RateLimited { id }));
+    assert!(!ada.is_synced());
+    // Someone else's insert comes in meanwhile: the resend is against the new revision.
+    let reply = act(&mut room, &mut bob, |c| c.insert(0, ">").expect("fits"));
+    for message in reply.to_others {
+        ada.receive(message).expect("accepted");
+    }
+    let resent = ada.resend().expect("the change in flight goes out again");
+    let reply = send(&mut room, "ada", &resent);
+    let next = ada.receive(reply.to_sender[0].clone()).expect("acked").expect("the buffer");
+    for answer in send(&mut room, "ada", &next).to_sender {
+        assert_eq!(ada.receive(answer), Ok(None));
+    }
+    assert!(ada.is_synced());
+    // Both inserted at 0: the late one goes first, on both sides.
+    assert_eq!((ada.text(), room.text()), ("🚀!>".to_owned(), "🚀!>".to_owned()));
+}
+
+#[test]
 fn a_delete_cut_into_too_many_pieces_is_refused_as_stale() {
     let mut room = Room::new("notes", Limits { max_pieces: 3, ..Limits::default() }, IDLE);
     let mut ada = join(&mut room, "ada");
