@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::{
-    ClientMessage, ErrorCode, RequestId, ServerMessage, UserView,
+    ClientMessage, Counters, Error, ErrorCode, RequestId, ServerMessage, UserView,
     ot::{Edit, transform},
 };
 
@@ -16,40 +16,6 @@ use crate::{
 /// pieces. Even at six bytes a code point (JSON's `\u` escapes) a piece stays well under the
 /// server's default message limit of 1 MiB.
 pub const MAX_INSERT_CHARS: usize = 1 << 16;
-
-/// What went wrong on the client's side of the protocol.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    #[error("the first message must be a welcome")]
-    NotWelcome,
-    #[error("{start}..{end} is outside the local text (length {len})")]
-    OutOfRange { start: usize, end: usize, len: usize },
-    /// The server refused a message. If it was the title or counter change in flight, that
-    /// change is dropped and the client carries on: call [`ThinClient::poll_send`] for the next.
-    #[error("the server refused message {id:?}: {code:?}: {message}")]
-    Rejected { id: Option<RequestId>, code: ErrorCode, message: String },
-    /// The server refused the text change in flight, so the local text no longer matches the
-    /// server's: reconnect for a fresh welcome.
-    #[error(
-        "the server refused text change {id:?} ({code:?}: {message}); reconnect to resynchronise"
-    )]
-    Desynced { id: Option<RequestId>, code: ErrorCode, message: String },
-    /// After a reconnect the server's history no longer reached back to the client's revision:
-    /// the client starts again from the server's document, without these changes.
-    #[error(
-        "{changes} unacknowledged change(s) could not be placed after the reconnect and were dropped"
-    )]
-    Lost { changes: usize },
-    #[error("an ack arrived for {id:?}, but {expected:?} is the change in flight")]
-    UnexpectedAck { id: Option<RequestId>, expected: Option<u64> },
-    #[error("a change from the server does not fit the local text")]
-    Diverged,
-    /// The server refused the change in flight as sent too fast (`rate_limited`): it changed
-    /// nothing, and the change stays in flight. Call [`ThinClient::resend`] after a pause.
-    #[error("the server refused change {id:?} as sent too fast; resend it later")]
-    RateLimited { id: Option<RequestId> },
-}
 
 /// A local change not yet acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +40,7 @@ pub struct ThinClient {
     text: Vec<char>,
     /// Title and counters as the server confirmed them.
     title: String,
-    counters: BTreeMap<String, i64>,
+    counters: Counters,
     users: BTreeMap<String, UserView>,
     in_flight: Option<(u64, Change)>,
     buffer: VecDeque<Change>,
@@ -87,11 +53,11 @@ pub struct ThinClient {
 
 impl ThinClient {
     /// Starts from the server's welcome.
-    pub fn new(welcome: ServerMessage) -> Result<ThinClient, ClientError> {
+    pub fn new(welcome: ServerMessage) -> Result<ThinClient, Error> {
         let ServerMessage::Welcome { client_id, doc, revision, text, title, counters, users } =
             welcome
         else {
-            return Err(ClientError::NotWelcome);
+            return Err(Error::NotWelcome);
         };
         Ok(ThinClient {
             client_id,
@@ -99,7 +65,7 @@ impl ThinClient {
             revision,
             text: text.chars().collect(),
             title,
-            counters,
+            counters: counters.into(),
             users: users.into_iter().map(|user| (user.client_id.clone(), user)).collect(),
             in_flight: None,
             buffer: VecDeque::new(),
@@ -154,7 +120,7 @@ impl ThinClient {
                 _ => None,
             })
             .fold(0, i64::saturating_add);
-        self.counters.get(name).copied().unwrap_or(0).saturating_add(pending)
+        self.counters.get(name).saturating_add(pending)
     }
 
     /// The other users of the document.
@@ -168,13 +134,9 @@ impl ThinClient {
     }
 
     /// Inserts `text` at `index` locally; returns the message to send now, if any.
-    pub fn insert(
-        &mut self,
-        index: usize,
-        text: &str,
-    ) -> Result<Option<ClientMessage>, ClientError> {
+    pub fn insert(&mut self, index: usize, text: &str) -> Result<Option<ClientMessage>, Error> {
         if index > self.text.len() {
-            return Err(ClientError::OutOfRange { start: index, end: index, len: self.text.len() });
+            return Err(Error::OutOfRange { start: index, end: index, len: self.text.len() });
         }
         if text.is_empty() {
             return Ok(None);
@@ -185,14 +147,10 @@ impl ThinClient {
     }
 
     /// Deletes `len` characters from `index` locally; returns the message to send now, if any.
-    pub fn delete(
-        &mut self,
-        index: usize,
-        len: usize,
-    ) -> Result<Option<ClientMessage>, ClientError> {
+    pub fn delete(&mut self, index: usize, len: usize) -> Result<Option<ClientMessage>, Error> {
         let end = index.saturating_add(len);
         if end > self.text.len() {
-            return Err(ClientError::OutOfRange { start: index, end, len: self.text.len() });
+            return Err(Error::OutOfRange { start: index, end, len: self.text.len() });
         }
         if len == 0 {
             return Ok(None);
@@ -213,18 +171,12 @@ impl ThinClient {
     }
 
     /// Takes in one server message; returns the next message to send, if one is due.
-    pub fn receive(
-        &mut self,
-        message: ServerMessage,
-    ) -> Result<Option<ClientMessage>, ClientError> {
+    pub fn receive(&mut self, message: ServerMessage) -> Result<Option<ClientMessage>, Error> {
         let next = self.receive_one(message)?;
         Ok(next.or_else(|| self.caught_up()))
     }
 
-    fn receive_one(
-        &mut self,
-        message: ServerMessage,
-    ) -> Result<Option<ClientMessage>, ClientError> {
+    fn receive_one(&mut self, message: ServerMessage) -> Result<Option<ClientMessage>, Error> {
         match message {
             ServerMessage::Ack { id, revision, value } => {
                 let change = match self.in_flight.take() {
@@ -232,14 +184,14 @@ impl ThinClient {
                     other => {
                         let expected = other.as_ref().map(|(n, _)| *n);
                         self.in_flight = other;
-                        return Err(ClientError::UnexpectedAck { id, expected });
+                        return Err(Error::UnexpectedAck { id, expected });
                     }
                 };
                 match change {
                     Change::Title(title) => self.title = title,
                     Change::Counter { name, amount } => {
-                        let confirmed = self.counters.entry(name).or_insert(0);
-                        *confirmed = value.unwrap_or(confirmed.saturating_add(amount));
+                        let confirmed = self.counters.get(&name).saturating_add(amount);
+                        self.counters.set(&name, value.unwrap_or(confirmed));
                     }
                     Change::Text(_) => {}
                 }
@@ -250,17 +202,17 @@ impl ThinClient {
                 let in_flight =
                     self.in_flight.as_ref().is_some_and(|(n, _)| id == Some(RequestId::from(*n)));
                 if !in_flight {
-                    return Err(ClientError::Rejected { id, code, message });
+                    return Err(Error::Rejected { id, code, message });
                 }
                 if code == ErrorCode::RateLimited {
-                    return Err(ClientError::RateLimited { id });
+                    return Err(Error::RateLimited { id });
                 }
                 return match self.in_flight.take() {
                     Some((_, Change::Text(_))) => {
                         self.desynced = true;
-                        Err(ClientError::Desynced { id, code, message })
+                        Err(Error::Desynced { id, code, message })
                     }
-                    _ => Err(ClientError::Rejected { id, code, message }),
+                    _ => Err(Error::Rejected { id, code, message }),
                 };
             }
             ServerMessage::Insert { revision, index, text, .. } => {
@@ -276,7 +228,7 @@ impl ThinClient {
                 self.revision = revision;
             }
             ServerMessage::IncrementCounter { revision, name, value, .. } => {
-                self.counters.insert(name, value);
+                self.counters.set(&name, value);
                 self.revision = revision;
             }
             ServerMessage::Presence(user) => {
@@ -296,7 +248,7 @@ impl ThinClient {
 
     /// Transforms an incoming edit past the local changes and applies it. An edit that does
     /// not fit the text the server had changes nothing.
-    fn remote_edit(&mut self, edit: Edit) -> Result<(), ClientError> {
+    fn remote_edit(&mut self, edit: Edit) -> Result<(), Error> {
         let local: isize = self
             .pending()
             .filter_map(|change| match change {
@@ -306,7 +258,7 @@ impl ThinClient {
             .sum();
         let server_len = (self.text.len() as isize - local).max(0) as usize;
         if !edit.fits(server_len) {
-            return Err(ClientError::Diverged);
+            return Err(Error::Diverged);
         }
         let mut theirs = vec![edit];
         let local =
@@ -320,7 +272,7 @@ impl ThinClient {
         }
         for edit in &theirs {
             if !edit.apply(&mut self.text) {
-                return Err(ClientError::Diverged);
+                return Err(Error::Diverged);
             }
         }
         Ok(())
@@ -340,7 +292,7 @@ impl ThinClient {
         self.send_next()
     }
 
-    /// The next message to send, if one is due: after [`ClientError::Rejected`] for a title or
+    /// The next message to send, if one is due: after [`Error::Rejected`] for a title or
     /// counter change, this sends what was waiting behind it.
     pub fn poll_send(&mut self) -> Option<ClientMessage> {
         self.send_next()
@@ -407,14 +359,11 @@ impl ThinClient {
     /// in, the change still in flight is sent again, with the same request id. After a full
     /// `welcome` (the server's history no longer reached back), the client starts from it, and
     /// its unacknowledged changes, which cannot be placed any more, are reported lost.
-    pub fn reconnected(
-        &mut self,
-        first: ServerMessage,
-    ) -> Result<Option<ClientMessage>, ClientError> {
+    pub fn reconnected(&mut self, first: ServerMessage) -> Result<Option<ClientMessage>, Error> {
         match first {
             ServerMessage::Resumed { revision, head, users, .. } => {
                 if revision != self.revision {
-                    return Err(ClientError::Diverged);
+                    return Err(Error::Diverged);
                 }
                 self.users = users.into_iter().map(|user| (user.client_id.clone(), user)).collect();
                 self.catching_up = Some(head);
@@ -425,9 +374,9 @@ impl ThinClient {
                 let next_id = self.next_id;
                 *self = ThinClient::new(welcome)?;
                 self.next_id = next_id;
-                if lost > 0 { Err(ClientError::Lost { changes: lost }) } else { Ok(None) }
+                if lost > 0 { Err(Error::Lost { changes: lost }) } else { Ok(None) }
             }
-            _ => Err(ClientError::NotWelcome),
+            _ => Err(Error::NotWelcome),
         }
     }
 
@@ -443,7 +392,7 @@ impl ThinClient {
     }
 
     /// The change in flight once more, against the current revision (the remote changes
-    /// received since have been transformed into it), after [`ClientError::RateLimited`].
+    /// received since have been transformed into it), after [`Error::RateLimited`].
     /// `None` while catching up after a reconnect, or with nothing to send.
     pub fn resend(&mut self) -> Option<ClientMessage> {
         if self.catching_up.is_some() || self.desynced {

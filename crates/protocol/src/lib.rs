@@ -12,6 +12,8 @@
 //! change without changing the wire.
 
 mod client;
+mod counters;
+mod error;
 mod log;
 mod message;
 pub mod ot;
@@ -19,10 +21,12 @@ mod room;
 mod text;
 
 pub use crate::{
-    client::{ClientError, MAX_INSERT_CHARS, ThinClient},
-    log::{Change, LastRequest, Logged, RestoreError, RoomSnapshot},
+    client::{MAX_INSERT_CHARS, ThinClient},
+    counters::Counters,
+    error::Error,
+    log::{Change, LastRequest, Logged, RoomSnapshot},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
-    room::{Broadcast, Footprint, Limits, Reply, Room, refusal},
+    room::{Broadcast, Footprint, Limits, Reply, Room, Seat, refusal},
 };
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
-//! What a room persists: each applied change with its author and request, and snapshots.
+//! What a room hands out to be persisted: each applied change with its author and request, and
+//! snapshots of its state.
 //!
 //! A room's state is its last snapshot plus the changes logged after it, replayed in revision
-//! order ([`crate::Room::restore`]). The encoding is JSON, one record per change.
+//! order ([`crate::Room::restore`]). How they are stored is the store's business: the server
+//! converts them to the store's own records.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{RequestId, ServerMessage, ot::Edit};
+use crate::{Counters, RequestId, ServerMessage, ot::Edit};
 
 /// One applied change, as the server applied it (positions against the revision before it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,11 +105,19 @@ impl Logged {
 
     /// The acknowledgement its author got.
     pub fn ack(&self) -> ServerMessage {
-        let value = match &self.change {
+        ServerMessage::Ack {
+            id: self.request.clone(),
+            revision: self.revision,
+            value: self.value(),
+        }
+    }
+
+    /// The counter's value after the change, for a counter change.
+    pub(crate) fn value(&self) -> Option<i64> {
+        match &self.change {
             Change::IncrementCounter { value, .. } => Some(*value),
             _ => None,
-        };
-        ServerMessage::Ack { id: self.request.clone(), revision: self.revision, value }
+        }
     }
 }
 
@@ -116,17 +126,17 @@ impl Logged {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastRequest {
     pub id: RequestId,
-    /// The acknowledgement it got.
-    pub ack: ServerMessage,
+    /// The revision it was acknowledged at.
+    pub revision: u64,
+    /// The counter's value it was acknowledged with, for a counter change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
 }
 
 impl LastRequest {
-    /// The revision the request was acknowledged at.
-    pub(crate) fn revision(&self) -> u64 {
-        match self.ack {
-            ServerMessage::Ack { revision, .. } => revision,
-            _ => 0,
-        }
+    /// The acknowledgement it got.
+    pub fn ack(&self) -> ServerMessage {
+        ServerMessage::Ack { id: Some(self.id.clone()), revision: self.revision, value: self.value }
     }
 }
 
@@ -136,16 +146,6 @@ pub struct RoomSnapshot {
     pub revision: u64,
     pub text: String,
     pub title: String,
-    pub counters: BTreeMap<String, i64>,
+    pub counters: Counters,
     pub requests: BTreeMap<String, LastRequest>,
-}
-
-/// Why a room could not be rebuilt from its snapshot and log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    #[error("the log jumps from revision {expected} to {found}")]
-    Gap { expected: u64, found: u64 },
-    #[error("revision {revision} does not apply: {reason}")]
-    Invalid { revision: u64, reason: String },
 }

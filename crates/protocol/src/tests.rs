@@ -25,7 +25,7 @@ fn room() -> Room {
 
 /// Joins `client` and builds its thin client from the welcome.
 fn join(room: &mut Room, client: &str) -> ThinClient {
-    let reply = room.join(client, secs(0));
+    let reply = room.join(client, crate::Seat::default(), secs(0)).expect("joins");
     let welcome = reply.to_sender.into_iter().next().expect("a welcome");
     ThinClient::new(welcome).expect("starts from a welcome")
 }

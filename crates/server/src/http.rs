@@ -1,5 +1,5 @@
-//! The HTTP side: routes, the embedded pages and client, and the WebSocket upgrade handed to
-//! tokio-tungstenite.
+//! The HTTP side: routes, the embedded pages and client, and the WebSocket upgrade (checked and
+//! run by the transport).
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
@@ -13,10 +13,6 @@ use hyper::{
 };
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio_tungstenite::{
-    WebSocketStream,
-    tungstenite::{handshake::derive_accept_key, protocol::Role},
-};
 use tracing::Instrument;
 
 use crate::{
@@ -45,7 +41,7 @@ impl App {
         let app = Arc::clone(&self);
         let service = service_fn(move |request| {
             let (app, ticket) = (Arc::clone(&app), Arc::clone(&ticket));
-            async move { Ok::<_, Infallible>(app.route(request, ticket)) }
+            async move { Ok::<_, Infallible>(app.route(request, ticket).await) }
         });
         let connection = self.http1().serve_connection(io, service).with_upgrades();
         tokio::pin!(connection);
@@ -96,7 +92,11 @@ impl App {
         builder
     }
 
-    fn route(self: &Arc<Self>, request: Request<Incoming>, ticket: Arc<Ticket>) -> Response<Body> {
+    async fn route(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        ticket: Arc<Ticket>,
+    ) -> Response<Body> {
         // HEAD is GET without the body, which hyper leaves out by itself.
         if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
@@ -128,7 +128,7 @@ impl App {
                     if request.method() != hyper::Method::GET {
                         return plain(StatusCode::BAD_REQUEST, "a WebSocket upgrade is a GET\n");
                     }
-                    return self.upgrade(request, doc, ticket);
+                    return self.upgrade(request, doc, ticket).await;
                 }
                 if let Some(doc) = path.strip_prefix("/d/") {
                     if !valid_id(doc, 128) {
@@ -149,7 +149,7 @@ impl App {
 
     /// Checks a WebSocket request for document `doc`, opens the client's session, and answers
     /// 101; the session then runs on the upgraded stream.
-    fn upgrade(
+    async fn upgrade(
         self: &Arc<Self>,
         mut request: Request<Incoming>,
         doc: &str,
@@ -176,32 +176,21 @@ impl App {
                 return *response;
             }
         };
-        let headers = request.headers();
-        let has = |name: header::HeaderName, value: &str| {
-            headers.get_all(name).iter().any(|v| {
-                v.to_str()
-                    .is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(value)))
-            })
+        let accept = match tandem_transport::upgrade::accept_key(request.headers()) {
+            Ok(accept) => accept,
+            Err(error) => return plain(StatusCode::BAD_REQUEST, &format!("{error}\n")),
         };
-        let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
-            return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
-        };
-        let upgrade = has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade");
-        if !upgrade || !has(header::SEC_WEBSOCKET_VERSION, "13") {
-            return plain(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade (version 13)\n");
-        }
-        let accept = derive_accept_key(key.as_bytes());
         // A reader has no edits to resume, and must not take the id (and so the place and the
         // resent acks) of a writer whose id it saw in the presence list: it gets a fresh one.
         let requested = if grant.read_only { None } else { requested };
         let opened = match requested {
             Some(client) => {
-                self.open(doc, &client, since, grant).map_err(|refused| (refused, client))
+                self.open(doc, &client, since, grant).await.map_err(|refused| (refused, client))
             }
             None => loop {
                 let client = self.fresh_client_id();
                 // A resumed client may already hold this id; take the next one.
-                match self.open(doc, &client, None, grant) {
+                match self.open(doc, &client, None, grant).await {
                     Err(Refused::Taken) => continue,
                     other => break other.map_err(|refused| (refused, client)),
                 }
@@ -237,33 +226,24 @@ impl App {
             let _ticket = ticket;
             match on_upgrade.await {
                 Ok(upgraded) => {
-                    let config = app.pool.config().websocket();
-                    let io = TokioIo::new(upgraded);
-                    let socket =
-                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                     // Every line this connection logs carries its document and client.
                     let span = tracing::info_span!(
                         "connection",
-                        doc = session.connection.room(),
-                        client = session.connection.client()
+                        doc = session.doc.as_str(),
+                        client = session.client.as_str()
                     );
-                    app.serve_socket(session, socket).instrument(span).await;
+                    app.serve_socket(session, TokioIo::new(upgraded)).instrument(span).await;
                 }
                 Err(error) => {
-                    let client = session.connection.client().to_owned();
-                    tracing::warn!(%client, doc = session.connection.room(), %error, "websocket upgrade failed");
+                    let (doc, client) = (&session.doc, &session.client);
+                    tracing::warn!(%client, %doc, %error, "websocket upgrade failed");
                     app.close(session);
                 }
             }
         });
         let mut response = Response::new(Body::default());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let headers = response.headers_mut();
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        if let Ok(accept) = HeaderValue::from_str(&accept) {
-            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-        }
+        response.headers_mut().extend(tandem_transport::upgrade::answer_headers(accept));
         response
     }
 }

@@ -16,6 +16,7 @@ mod http;
 mod limits;
 mod metrics;
 mod outbox;
+mod records;
 mod rooms;
 mod web;
 
@@ -30,9 +31,9 @@ use std::{
 use anyhow::Context;
 use dashmap::DashMap;
 use hyper_util::rt::TokioIo;
-use tandem_protocol::{Limits, Reply};
+use tandem_protocol::{Limits, Reply, Seat};
 use tandem_store::{MemoryStore, RedbStore, Store};
-use tandem_transport::{Closed, Connection, Frame, Pool};
+use tandem_transport::{Closed, Connection, Frame, Handle, Pool};
 use tokio::{
     net::TcpListener,
     sync::{mpsc, watch},
@@ -54,21 +55,18 @@ pub enum Storage {
     Dir(PathBuf),
 }
 
-/// Everything the server can be told on its command line.
+/// Everything the server can be told on its command line. Each default is written once, in
+/// `Config::default` (and, for the connections, in `tandem_transport::Config::default`); the
+/// command line shows them from there.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub bind: SocketAddr,
     pub storage: Storage,
-    pub heartbeat_interval: Duration,
-    pub heartbeat_timeout: Duration,
+    /// Heartbeats, the outgoing queue of each connection and the largest message.
+    pub transport: tandem_transport::Config,
     pub idle_timeout: Duration,
     /// How long a document with no clients stays in memory.
     pub unload_after: Duration,
-    pub max_message_bytes: usize,
-    /// Outgoing messages that may wait for one slow client before it is disconnected.
-    pub queue_capacity: usize,
-    /// Bytes of outgoing messages that may wait for one slow client.
-    pub queue_bytes: usize,
     /// Bytes of frames whose changes may wait to be stored; past it, connections wait before
     /// their next frame is read.
     pub outbox_bytes: usize,
@@ -99,17 +97,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        let transport = tandem_transport::Config::default();
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             storage: Storage::InMemory,
-            heartbeat_interval: transport.heartbeat_interval,
-            heartbeat_timeout: transport.heartbeat_timeout,
+            transport: tandem_transport::Config::default(),
             idle_timeout: Duration::from_secs(5 * 60),
             unload_after: Duration::from_secs(10 * 60),
-            max_message_bytes: transport.max_message_bytes,
-            queue_capacity: transport.queue_capacity,
-            queue_bytes: transport.queue_bytes,
             outbox_bytes: 64 << 20,
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
@@ -144,9 +137,12 @@ struct App {
     stopping: watch::Receiver<bool>,
 }
 
-/// An open WebSocket session: its connection and its share in the shutdown wait.
+/// An open WebSocket session: its connection, the client it carries into which document, and
+/// its share in the shutdown wait.
 struct Session {
     connection: Connection,
+    doc: String,
+    client: String,
     /// When the connection's token expires, if it has one.
     expires: Option<u64>,
     _alive: mpsc::Sender<()>,
@@ -154,7 +150,7 @@ struct Session {
 
 /// Why a session could not be opened.
 enum Refused {
-    /// The client id is already connected to the document.
+    /// The client id is already in the document.
     Taken,
     ShuttingDown,
     /// The document could not be loaded from the store.
@@ -171,6 +167,7 @@ pub struct Server {
     tasks: Vec<JoinHandle<()>>,
     all_closed: mpsc::Receiver<()>,
     writer: std::thread::JoinHandle<()>,
+    failure: outbox::Failure,
 }
 
 impl Server {
@@ -188,16 +185,11 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let pool = Pool::new(tandem_transport::Config {
-            heartbeat_interval: config.heartbeat_interval,
-            heartbeat_timeout: config.heartbeat_timeout,
-            queue_capacity: config.queue_capacity,
-            queue_bytes: config.queue_bytes,
-            max_message_bytes: config.max_message_bytes,
-        });
+        let pool = Pool::new(config.transport.clone());
         let metrics = Arc::new(metrics::Metrics::new());
-        let (outbox, writer) =
-            Outbox::start(Arc::clone(&store), config.outbox_bytes, Arc::clone(&metrics));
+        let (outbox, writer, failure) =
+            Outbox::start(Arc::clone(&store), config.outbox_bytes, Arc::clone(&metrics))
+                .context("starting the writer thread")?;
         let (alive, all_closed) = mpsc::channel(1);
         let (stop, stopping) = watch::channel(false);
         let gate = Arc::new(limits::Gate::new(
@@ -235,12 +227,30 @@ impl Server {
             );
         }
         tracing::info!("listening on {addr}");
-        Ok(Server { addr, app, stop, tasks, all_closed, writer })
+        Ok(Server { addr, app, stop, tasks, all_closed, writer, failure })
     }
 
     /// The address the server actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Resolves with the error that stopped the server from storing changes, if that ever
+    /// happens. Nothing of the failed commit has been acknowledged; the caller should stop the
+    /// process (fail-stop), and a restart recovers from the store.
+    pub fn failed(&self) -> impl std::future::Future<Output = Arc<tandem_store::Error>> + 'static {
+        let mut failure = self.failure.clone();
+        async move {
+            loop {
+                if let Some(error) = failure.borrow_and_update().clone() {
+                    return error;
+                }
+                if failure.changed().await.is_err() {
+                    // The writer ended without an error: nothing will fail any more.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
     }
 
     /// Stops accepting, closes every connection with a close frame, waits for them to end, and
@@ -336,11 +346,12 @@ impl App {
         }
     }
 
-    /// Registers `client` in document `doc` and joins its room, queueing the welcome, or, when
-    /// it resumes from revision `since` and the history reaches back, the changes it missed.
-    /// Done under the room's lock, so no change can be queued for the client before those.
-    fn open(
-        &self,
+    /// Registers a connection for `client` and seats the client in document `doc`, loading
+    /// the document if needed: queues the welcome, or, when it resumes from revision `since`
+    /// and the history reaches back, the changes it missed. Done under the room's lock, so no
+    /// change can be queued for the client before those.
+    async fn open(
+        self: &Arc<Self>,
         doc: &str,
         client: &str,
         since: Option<u64>,
@@ -356,31 +367,36 @@ impl App {
         {
             return Err(Refused::TooManyDocuments);
         }
-        let opened = self.with_room(doc, |slot| {
-            let connection = self.pool.register(doc, client).map_err(|_| Refused::Taken)?;
-            let now = self.now();
-            if grant.read_only {
-                slot.room.set_read_only(client);
-            }
-            let resumed = since.and_then(|since| slot.room.resume(client, since, now));
-            let reply = resumed.unwrap_or_else(|| slot.room.join(client, now));
-            self.dispatch(slot, client, reply);
-            Ok(connection)
-        });
-        let connection = opened.map_err(Refused::Unavailable)??;
-        Ok(Session { connection, expires: grant.expires, _alive: alive })
+        let connection = self.pool.register();
+        let seat = Seat { connection: connection.id().0, read_only: grant.read_only };
+        let seated = self
+            .with_room(doc, |slot| {
+                let now = self.now();
+                let resumed = match since {
+                    Some(since) => slot.room.resume(client, seat, since, now)?,
+                    None => None,
+                };
+                let reply = match resumed {
+                    Some(reply) => reply,
+                    None => slot.room.join(client, seat, now)?,
+                };
+                self.dispatch(slot, client, reply);
+                Ok::<_, tandem_protocol::Error>(())
+            })
+            .await
+            .map_err(Refused::Unavailable)?;
+        // The only refusal is an id already in the document; the connection unregisters.
+        seated.map_err(|_| Refused::Taken)?;
+        let (doc, client) = (doc.to_owned(), client.to_owned());
+        Ok(Session { connection, doc, client, expires: grant.expires, _alive: alive })
     }
 
     /// Runs an upgraded connection until it ends, then closes its session.
-    async fn serve_socket<S>(
-        &self,
-        mut session: Session,
-        socket: tokio_tungstenite::WebSocketStream<S>,
-    ) where
+    async fn serve_socket<S>(&self, mut session: Session, io: S)
+    where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (doc, client) =
-            (session.connection.room().to_owned(), session.connection.client().to_owned());
+        let (doc, client) = (session.doc.clone(), session.client.clone());
         tracing::info!(%client, %doc, "connected");
         let (doc, client) = (&doc, &client);
         let config = &self.config;
@@ -390,22 +406,24 @@ impl App {
             config.max_rate_refusals,
         );
         let limit = &limit;
+        let handle = session.connection.handle();
+        let handle = &handle;
         // A connection lasts no longer than its token: then it is closed with 1008, and the
         // client comes back with a fresh one.
-        let expiry = session.expires.and_then(|expires| {
-            let handle = self.pool.handle(doc, client)?;
-            Some(tokio::spawn(async move {
+        let expiry = session.expires.map(|expires| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
                 let left = expires.saturating_sub(auth::unix_now());
                 tokio::time::sleep(Duration::from_secs(left)).await;
                 handle.close_for_policy("the token has expired");
-            }))
+            })
         });
         let closed = session
             .connection
-            .run(socket, |frame| async move {
+            .run(io, |frame| async move {
                 let verdict = limit.verdict();
                 if verdict != limits::Verdict::Handle {
-                    self.rate_limited(doc, client, &frame, verdict);
+                    self.rate_limited(doc, client, handle, &frame, verdict);
                     return;
                 }
                 let bytes = match &frame {
@@ -415,7 +433,7 @@ impl App {
                 // Room in the outbox first: while it is full, this client waits, unread.
                 let permit = self.outbox.reserve(bytes).await;
                 let started = Instant::now();
-                let handled = self.with_room(doc, |slot| {
+                let handled = self.with_loaded(doc, |slot| {
                     let (kind, reply) = match frame {
                         Frame::Text(text) => slot.room.handle_typed(client, &text, self.now()),
                         Frame::Binary => (None, slot.room.handle_binary()),
@@ -424,8 +442,8 @@ impl App {
                     self.dispatch_frame(slot, client, reply, Some(permit));
                 });
                 self.metrics.applied(started.elapsed());
-                if let Err(error) = handled {
-                    tracing::error!(%client, %doc, %error, "the document could not be loaded");
+                if handled.is_none() {
+                    tracing::error!(%client, %doc, "the document of a connected client is not loaded");
                 }
             })
             .await;
@@ -445,13 +463,18 @@ impl App {
     /// Answers a message over the connection's rate with `rate_limited` (through the outbox, so
     /// after everything queued for the client before it), or closes the connection with 1008
     /// once it has been refused too often.
-    fn rate_limited(&self, doc: &str, client: &str, frame: &Frame, verdict: limits::Verdict) {
+    fn rate_limited(
+        &self,
+        doc: &str,
+        client: &str,
+        handle: &Handle,
+        frame: &Frame,
+        verdict: limits::Verdict,
+    ) {
         self.metrics.refused("rate");
         if verdict == limits::Verdict::Close {
             tracing::warn!(%client, %doc, "closing a connection that keeps sending too fast");
-            if let Some(handle) = self.pool.handle(doc, client) {
-                handle.close_for_policy("too many messages over the rate limit");
-            }
+            handle.close_for_policy("too many messages over the rate limit");
             return;
         }
         let text = match frame {
@@ -466,26 +489,24 @@ impl App {
                 self.config.message_rate, self.config.message_burst
             ),
         );
-        let reply = Reply { to_sender: vec![message], ..Reply::default() };
-        let queued = self.with_room(doc, |slot| self.dispatch(slot, client, reply));
-        if let Err(error) = queued {
-            tracing::error!(%client, %doc, %error, "the document could not be loaded");
+        let queued = self.with_loaded(doc, |slot| {
+            self.dispatch(slot, client, Reply::to_sender(message));
+        });
+        if queued.is_none() {
+            tracing::error!(%client, %doc, "the document of a connected client is not loaded");
         }
     }
 
-    /// Unregisters a session's connection and takes its client out of the room, in one step
+    /// Takes the session's client out of its room and unregisters its connection, in one step
     /// under the room's lock: a reconnect with the same client id cannot slip in between.
     fn close(&self, session: Session) {
-        let Session { connection, .. } = session;
-        let (doc, client) = (connection.room().to_owned(), connection.client().to_owned());
-        let closed = self.with_room(&doc, |slot| {
-            drop(connection);
+        let Session { connection, doc, client, .. } = session;
+        let mut connection = Some(connection);
+        self.with_loaded(&doc, |slot| {
+            drop(connection.take());
             let reply = slot.room.leave(&client);
             self.dispatch(slot, &client, reply);
         });
-        if let Err(error) = closed {
-            tracing::error!(%client, %doc, %error, "the document could not be loaded");
-        }
     }
 
     /// `/metrics`, in the Prometheus text format.

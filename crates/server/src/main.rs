@@ -22,7 +22,7 @@ use tandem_server::{
 #[command(name = "tandem", version, about)]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "TANDEM_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "TANDEM_BIND", default_value_t = defaults().bind)]
     bind: SocketAddr,
     /// Folder of the document store (one file, `tandem.redb`), created if missing.
     #[arg(long, env = "TANDEM_DATA_DIR", default_value = "./tandem-data")]
@@ -31,42 +31,42 @@ struct Args {
     #[arg(long, env = "TANDEM_IN_MEMORY", conflicts_with = "data_dir")]
     in_memory: bool,
     /// Take a document with no clients out of memory after this long (it stays stored).
-    #[arg(long, env = "TANDEM_UNLOAD_AFTER", default_value = "10m", value_parser = positive_duration)]
-    unload_after: Duration,
+    #[arg(long, env = "TANDEM_UNLOAD_AFTER", default_value_t = Span(defaults().unload_after))]
+    unload_after: Span,
     /// How often to ping each connection.
-    #[arg(long, env = "TANDEM_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = positive_duration)]
-    heartbeat_interval: Duration,
+    #[arg(long, env = "TANDEM_HEARTBEAT_INTERVAL", default_value_t = Span(defaults().transport.heartbeat_interval))]
+    heartbeat_interval: Span,
     /// Close connections silent for longer than this.
-    #[arg(long, env = "TANDEM_HEARTBEAT_TIMEOUT", default_value = "45s", value_parser = positive_duration)]
-    heartbeat_timeout: Duration,
+    #[arg(long, env = "TANDEM_HEARTBEAT_TIMEOUT", default_value_t = Span(defaults().transport.heartbeat_timeout))]
+    heartbeat_timeout: Span,
     /// Show users as idle after this long without activity.
-    #[arg(long, env = "TANDEM_IDLE_TIMEOUT", default_value = "5m", value_parser = positive_duration)]
-    idle_timeout: Duration,
+    #[arg(long, env = "TANDEM_IDLE_TIMEOUT", default_value_t = Span(defaults().idle_timeout))]
+    idle_timeout: Span,
     /// The largest message a client may send, in bytes; a larger one closes its connection
     /// with 1009.
-    #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES", default_value_t = defaults().transport.max_message_bytes)]
     max_message_bytes: usize,
     /// How long a client may take to send its HTTP request head (a WebSocket upgrade
     /// included) before it is disconnected.
-    #[arg(long, env = "TANDEM_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
-    handshake_timeout: Duration,
+    #[arg(long, env = "TANDEM_HANDSHAKE_TIMEOUT", default_value_t = Span(defaults().handshake_timeout))]
+    handshake_timeout: Span,
     /// Connections open at once; more are refused with HTTP 503.
-    #[arg(long, env = "TANDEM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS", default_value_t = defaults().max_connections)]
     max_connections: usize,
     /// Connections open at once from one IP address; more are refused with HTTP 503.
-    #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = defaults().max_connections_per_ip)]
     max_connections_per_ip: usize,
     /// New connections one IP address may open per second; more are refused with HTTP 503.
-    #[arg(long, env = "TANDEM_MAX_NEW_CONNECTIONS_PER_IP", default_value = "50")]
+    #[arg(long, env = "TANDEM_MAX_NEW_CONNECTIONS_PER_IP", default_value_t = defaults().max_new_connections_per_ip)]
     max_new_connections_per_ip: NonZeroU32,
     /// Documents loaded at once; a connection to one more is refused with HTTP 503.
-    #[arg(long, env = "TANDEM_MAX_DOCUMENTS", default_value_t = 10_000)]
+    #[arg(long, env = "TANDEM_MAX_DOCUMENTS", default_value_t = defaults().max_documents)]
     max_documents: usize,
     /// Messages a connection may send per second; more get a `rate_limited` error.
-    #[arg(long, env = "TANDEM_MESSAGE_RATE", default_value = "100")]
+    #[arg(long, env = "TANDEM_MESSAGE_RATE", default_value_t = defaults().message_rate)]
     message_rate: NonZeroU32,
     /// Messages a connection may send at once above its rate.
-    #[arg(long, env = "TANDEM_MESSAGE_BURST", default_value = "500")]
+    #[arg(long, env = "TANDEM_MESSAGE_BURST", default_value_t = defaults().message_burst)]
     message_burst: NonZeroU32,
     /// A file holding the secret that signs tokens (at least 16 bytes). With a secret, every
     /// WebSocket needs a token, and /status an admin token; without, anyone may read and write.
@@ -85,6 +85,33 @@ struct Args {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The server's defaults, which the options show and fall back to.
+fn defaults() -> Config {
+    Config::default()
+}
+
+/// A duration longer than zero, read and shown as `200ms`, `15s` or `5m`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span(Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Span, String> {
+        match humantime::parse_duration(text) {
+            Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
+            Ok(duration) => Ok(Span(duration)),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -109,8 +136,8 @@ enum Command {
         #[arg(long, conflicts_with_all = ["doc", "access"])]
         admin: bool,
         /// How long it stays valid.
-        #[arg(long, default_value = "1h", value_parser = positive_duration)]
-        ttl: Duration,
+        #[arg(long, default_value_t = Span(Duration::from_secs(3600)))]
+        ttl: Span,
     },
 }
 
@@ -135,20 +162,24 @@ async fn main() -> anyhow::Result<()> {
         if !*admin && !auth::is_scope(&doc) {
             bail!("--doc is a document id (A-Z a-z 0-9 . _ -), or a prefix of one ending in *");
         }
-        let exp = auth::unix_now().saturating_add(ttl.as_secs());
+        let exp = auth::unix_now().saturating_add(ttl.0.as_secs());
         println!("{}", secret.mint(&Claims { doc, access, exp }));
         return Ok(());
     }
     let storage = if args.in_memory { Storage::InMemory } else { Storage::Dir(args.data_dir) };
+    let transport = tandem_transport::Config {
+        heartbeat_interval: args.heartbeat_interval.0,
+        heartbeat_timeout: args.heartbeat_timeout.0,
+        max_message_bytes: args.max_message_bytes,
+        ..defaults().transport
+    };
     let config = Config {
         bind: args.bind,
         storage,
-        unload_after: args.unload_after,
-        heartbeat_interval: args.heartbeat_interval,
-        heartbeat_timeout: args.heartbeat_timeout,
-        idle_timeout: args.idle_timeout,
-        max_message_bytes: args.max_message_bytes,
-        handshake_timeout: args.handshake_timeout,
+        transport,
+        unload_after: args.unload_after.0,
+        idle_timeout: args.idle_timeout.0,
+        handshake_timeout: args.handshake_timeout.0,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         max_new_connections_per_ip: args.max_new_connections_per_ip,
@@ -160,7 +191,14 @@ async fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let server = Server::start(config).await?;
-    shutdown_signal().await.context("waiting for a shutdown signal")?;
+    tokio::select! {
+        signal = shutdown_signal() => signal.context("waiting for a shutdown signal")?,
+        // Fail-stop: a change that may not be stored is never acknowledged, and the process
+        // ends; a restart recovers what the store holds.
+        error = server.failed() => {
+            return Err(anyhow::Error::new(error)).context("the store failed; stopping");
+        }
+    }
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
@@ -179,15 +217,6 @@ fn secret(args: &Args) -> anyhow::Result<Option<Secret>> {
     match Secret::new(&bytes[..end]) {
         Some(secret) => Ok(Some(secret)),
         None => bail!("the auth secret must be at least 16 bytes"),
-    }
-}
-
-/// A duration such as `200ms`, `15s` or `5m`, which must not be zero.
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(duration) if duration.is_zero() => Err("must be longer than zero".to_owned()),
-        Ok(duration) => Ok(duration),
-        Err(error) => Err(error.to_string()),
     }
 }
 

@@ -6,6 +6,10 @@
 //! messages. An acknowledgement therefore never leaves before its change is on disk, and a
 //! client never hears of a change the store could lose.
 //!
+//! A commit that fails stops the writer before anything of its batch is sent (fail-stop: no
+//! ack for a change that may not be stored), and reports the error through
+//! [`Outbox::start`]'s watch, which the server passes on to `main`.
+//!
 //! The queue is bounded in bytes: a connection takes room for each frame before its room
 //! handles it ([`Outbox::reserve`]), and waits, reading nothing more, while the queue is full;
 //! the room is given back once the item is stored. Joins, leaves and idle marks
@@ -20,11 +24,14 @@ use std::{
 };
 
 use tandem_protocol::{Logged, RoomSnapshot, ServerMessage};
-use tandem_store::{Batch, Record, Store};
+use tandem_store::{Batch, Record, Store, records::Encoded};
 use tandem_transport::{Handle, Message};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use crate::metrics::Metrics;
+use crate::{metrics::Metrics, records};
+
+/// The error that stopped the writer, once there is one.
+pub(crate) type Failure = watch::Receiver<Option<Arc<tandem_store::Error>>>;
 
 /// The most items one commit takes.
 const MAX_BATCH: usize = 4096;
@@ -59,24 +66,28 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Starts the writer thread, with a queue of `capacity` bytes of frames.
+    /// Starts the writer thread, with a queue of `capacity` bytes of frames. The watch turns
+    /// to the error that stopped the writer, if a commit fails.
     pub(crate) fn start(
         store: Arc<dyn Store>,
         capacity: usize,
         metrics: Arc<Metrics>,
-    ) -> (Outbox, JoinHandle<()>) {
+    ) -> std::io::Result<(Outbox, JoinHandle<()>, Failure)> {
         let (items, receiver) = mpsc::unbounded_channel();
         let done = Arc::new(AtomicU64::new(0));
+        let (failed, failure) = watch::channel(None);
         let writer = {
             let done = Arc::clone(&done);
-            std::thread::Builder::new()
-                .name("tandem-writer".into())
-                .spawn(move || write(store.as_ref(), receiver, &done, &metrics))
-                .unwrap_or_else(|error| panic!("cannot start the writer thread: {error}"))
+            std::thread::Builder::new().name("tandem-writer".into()).spawn(move || {
+                if let Err(error) = write(store.as_ref(), receiver, &done, &metrics) {
+                    tracing::error!(%error, "storing changes failed; nothing of the failed batch is acknowledged");
+                    failed.send_replace(Some(Arc::new(error)));
+                }
+            })?
         };
         let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let room = Arc::new(Semaphore::new(capacity));
-        (Outbox { items: Mutex::new((items, 0)), done, room, capacity }, writer)
+        Ok((Outbox { items: Mutex::new((items, 0)), done, room, capacity }, writer, failure))
     }
 
     /// Waits for room in the queue for the item of a frame of `bytes`: a connection calls
@@ -108,12 +119,13 @@ impl Outbox {
     }
 }
 
+/// Stores and sends items until the last sender is gone, or a commit fails.
 fn write(
     store: &dyn Store,
     mut items: mpsc::UnboundedReceiver<Item>,
     done: &AtomicU64,
     metrics: &Metrics,
-) {
+) -> Result<(), tandem_store::Error> {
     while let Some(first) = items.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -124,14 +136,10 @@ fn write(
         }
         let writes = to_batch(&batch);
         let started = tokio::time::Instant::now();
-        let committed = if writes.is_empty() { Ok(()) } else { store.commit(&writes) };
         if !writes.is_empty() {
+            // Fail-stop: nothing of this batch is sent; a restart recovers the store.
+            store.commit(&writes)?;
             metrics.committed(started.elapsed(), batch.len());
-        }
-        if let Err(error) = committed {
-            // Fail-stop: nothing of this batch was acknowledged; a restart recovers the store.
-            tracing::error!(%error, "storing changes failed; stopping so that nothing unstored is acknowledged");
-            std::process::exit(1);
         }
         let count = batch.len() as u64;
         for item in batch {
@@ -148,17 +156,18 @@ fn write(
         }
         done.fetch_add(count, Ordering::SeqCst);
     }
+    Ok(())
 }
 
 fn to_batch(items: &[Item]) -> Batch {
     let mut batch = Batch::default();
     for item in items {
         for entry in &item.logged {
-            let bytes = serde_json::to_vec(entry).unwrap_or_default();
+            let bytes = records::change_record(entry).encode();
             batch.appends.push((item.doc.clone(), Record { revision: entry.revision, bytes }));
         }
         if let Some((snapshot, truncate)) = &item.snapshot {
-            let bytes = serde_json::to_vec(snapshot).unwrap_or_default();
+            let bytes = records::snapshot_record(snapshot).encode();
             batch.snapshots.push((item.doc.clone(), Record { revision: snapshot.revision, bytes }));
             batch.truncations.push((item.doc.clone(), *truncate));
         }

@@ -1,18 +1,20 @@
-//! Rooms in memory: loaded from the store on first use, unloaded when nobody has used them for
-//! a while and everything they queued has been stored.
+//! Rooms in memory: loaded from the store on first use (on a blocking thread, never on the
+//! async workers), unloaded when nobody has used them for a while and everything they queued
+//! has been stored.
 
 use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
-use tandem_protocol::{Broadcast, Logged, Reply, Room, RoomSnapshot};
-
-use tandem_transport::Handle;
+use tandem_protocol::{Broadcast, Logged, Reply, Room, ServerMessage};
+use tandem_store::records::{ChangeRecord, Encoded, SnapshotRecord};
+use tandem_transport::{ConnectionId, Handle};
 
 use crate::{
     App,
     outbox::{Item, Permit},
+    records,
 };
 
 /// How many revisions pass between snapshots; each lets the log drop what lies more than a
@@ -37,10 +39,18 @@ pub(crate) struct Slot {
 pub(crate) enum LoadError {
     #[error(transparent)]
     Store(#[from] tandem_store::Error),
-    #[error("document {doc}: a stored record does not decode: {reason}")]
-    Decode { doc: String, reason: String },
-    #[error("document {doc}: {source}")]
-    Restore { doc: String, source: tandem_protocol::RestoreError },
+    #[error("document {doc} cannot be rebuilt")]
+    Restore {
+        doc: String,
+        #[source]
+        source: tandem_protocol::Error,
+    },
+    #[error("loading document {doc} stopped: {source}")]
+    Interrupted {
+        doc: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 pub(crate) fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
@@ -48,45 +58,61 @@ pub(crate) fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 }
 
 impl App {
-    /// Runs `f` on the loaded room of `doc`, loading it first if needed.
-    pub(crate) fn with_room<T>(
-        &self,
+    /// The slot of `doc`, loading it from the store on a blocking thread if it is not in
+    /// memory. The slot may be unloaded again before it is locked: see [`App::with_room`].
+    async fn slot(self: &Arc<Self>, doc: &str) -> Result<Arc<Mutex<Slot>>, LoadError> {
+        if let Some(slot) = self.rooms.get(doc) {
+            return Ok(Arc::clone(slot.value()));
+        }
+        let (app, id) = (Arc::clone(self), doc.to_owned());
+        let loaded = tokio::task::spawn_blocking(move || app.load(&id))
+            .await
+            .map_err(|source| LoadError::Interrupted { doc: doc.to_owned(), source })??;
+        let loaded = Arc::new(Mutex::new(loaded));
+        Ok(Arc::clone(self.rooms.entry(doc.to_owned()).or_insert(loaded).value()))
+    }
+
+    /// Runs `f` on the room of `doc`, loading it first if it is not in memory.
+    pub(crate) async fn with_room<T>(
+        self: &Arc<Self>,
         doc: &str,
         f: impl FnOnce(&mut Slot) -> T,
     ) -> Result<T, LoadError> {
+        let mut f = Some(f);
         loop {
-            let slot = match self.rooms.get(doc).map(|entry| Arc::clone(entry.value())) {
-                Some(slot) => slot,
-                None => {
-                    let loaded = Arc::new(Mutex::new(self.load(doc)?));
-                    Arc::clone(self.rooms.entry(doc.to_owned()).or_insert(loaded).value())
-                }
-            };
+            let slot = self.slot(doc).await?;
             let mut guard = lock(&slot);
-            if !guard.unloaded {
+            if !guard.unloaded
+                && let Some(f) = f.take()
+            {
                 return Ok(f(&mut guard));
             }
         }
     }
 
+    /// Runs `f` on the room of `doc` if it is in memory: a room with a client in it always is.
+    pub(crate) fn with_loaded<T>(&self, doc: &str, f: impl FnOnce(&mut Slot) -> T) -> Option<T> {
+        let slot = Arc::clone(self.rooms.get(doc)?.value());
+        let mut guard = lock(&slot);
+        (!guard.unloaded).then(|| f(&mut guard))
+    }
+
+    /// Reads `doc` from the store and rebuilds its room: blocking work.
     fn load(&self, doc: &str) -> Result<Slot, LoadError> {
         let stored = self.store.load(doc)?;
-        let decode = |reason: serde_json::Error| LoadError::Decode {
-            doc: doc.to_owned(),
-            reason: reason.to_string(),
-        };
-        let snapshot: Option<RoomSnapshot> = stored
+        let snapshot = stored
             .snapshot
             .as_ref()
-            .map(|record| serde_json::from_slice(&record.bytes))
-            .transpose()
-            .map_err(decode)?;
+            .map(|record| SnapshotRecord::decode(doc, record.revision, &record.bytes))
+            .transpose()?
+            .map(records::snapshot);
         let log: Vec<Logged> = stored
             .log
             .iter()
-            .map(|record| serde_json::from_slice(&record.bytes))
-            .collect::<Result<_, _>>()
-            .map_err(decode)?;
+            .map(|record| {
+                ChangeRecord::decode(doc, record.revision, &record.bytes).map(records::logged)
+            })
+            .collect::<Result<_, _>>()?;
         let snapshot_at = snapshot.as_ref().map_or(0, |snapshot| snapshot.revision);
         let (limits, idle) = (self.config.limits.clone(), self.config.idle_timeout);
         let room = Room::restore(doc, limits, idle, snapshot, log)
@@ -110,32 +136,31 @@ impl App {
         reply: Reply,
         permit: Option<Permit>,
     ) {
-        let doc = slot.room.id().to_owned();
-        let sender: Vec<Handle> = self.pool.handle(&doc, client).into_iter().collect();
-        let others = self.handles(slot, &doc, client);
+        let sender: Vec<Handle> =
+            slot.room.connection(client).and_then(|id| self.handle(id)).into_iter().collect();
+        let others = self.handles(slot, client);
         let mut sends = Vec::with_capacity(reply.to_sender.len() + reply.to_others.len());
         sends.extend(reply.to_sender.into_iter().map(|message| (sender.clone(), message)));
         sends.extend(reply.to_others.into_iter().map(|message| (others.clone(), message)));
         self.queue(slot, reply.logged, sends, permit);
     }
 
+    fn handle(&self, connection: u64) -> Option<Handle> {
+        self.pool.handle(ConnectionId(connection))
+    }
+
     /// The connections of everyone in the room but `except`, as they are now: a message queued
     /// for them never reaches a later connection that takes the same client id.
-    fn handles(&self, slot: &Slot, doc: &str, except: &str) -> Vec<Handle> {
-        let members = slot.room.members();
-        members
-            .iter()
-            .filter(|member| *member != except)
-            .filter_map(|member| self.pool.handle(doc, member))
-            .collect()
+    fn handles(&self, slot: &Slot, except: &str) -> Vec<Handle> {
+        let connections = slot.room.connections_except(except);
+        connections.into_iter().filter_map(|id| self.handle(id)).collect()
     }
 
     /// Queues idle announcements.
     pub(crate) fn announce(&self, slot: &mut Slot, broadcasts: Vec<Broadcast>) {
-        let doc = slot.room.id().to_owned();
         let sends = broadcasts
             .into_iter()
-            .map(|Broadcast { except, message }| (self.handles(slot, &doc, &except), message))
+            .map(|Broadcast { except, message }| (self.handles(slot, &except), message))
             .collect();
         self.queue(slot, Vec::new(), sends, None);
     }
@@ -144,7 +169,7 @@ impl App {
         &self,
         slot: &mut Slot,
         logged: Vec<Logged>,
-        sends: Vec<(Vec<Handle>, tandem_protocol::ServerMessage)>,
+        sends: Vec<(Vec<Handle>, ServerMessage)>,
         permit: Option<Permit>,
     ) {
         if logged.is_empty() && sends.is_empty() {

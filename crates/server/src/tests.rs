@@ -39,7 +39,7 @@ async fn a_full_outbox_holds_the_next_frame_back_until_it_is_stored() {
     let (go, gate) = mpsc::channel();
     let store = Arc::new(Gated { inner: MemoryStore::new(), go: Mutex::new(gate) });
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let (outbox, writer) = Outbox::start(store, 100, metrics);
+    let (outbox, writer, _) = Outbox::start(store, 100, metrics).expect("starts");
     // A frame of 60 bytes fits, and its item waits in the store's commit.
     let first = outbox.reserve(60).await;
     outbox.push(item(first));
@@ -61,4 +61,31 @@ async fn a_full_outbox_holds_the_next_frame_back_until_it_is_stored() {
     drop(outbox);
     drop(go);
     writer.join().expect("the writer ends");
+}
+
+/// A store whose every commit fails.
+struct Broken;
+
+impl Store for Broken {
+    fn load(&self, _: &str) -> Result<Stored, Error> {
+        Ok(Stored::default())
+    }
+
+    fn commit(&self, _: &Batch) -> Result<(), Error> {
+        Err(Error::Version { doc: "notes".into(), revision: 1, version: 99 })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_stops_the_writer_sends_nothing_and_reports_the_error() {
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let (outbox, writer, mut failure) =
+        Outbox::start(Arc::new(Broken), 100, metrics).expect("starts");
+    let permit = outbox.reserve(10).await;
+    let number = outbox.push(item(permit));
+    let error = failure.wait_for(Option::is_some).await.expect("reported").clone();
+    assert!(matches!(error.as_deref(), Some(Error::Version { version: 99, .. })), "{error:?}");
+    assert!(outbox.done() < number, "the failed item counts as sent");
+    // The writer has ended (rather than the process).
+    tokio::task::spawn_blocking(move || writer.join()).await.expect("joins").expect("no panic");
 }

@@ -3,17 +3,18 @@
 //!
 //! [`Store`] is the boundary: the server hands it [`Batch`]es and reads documents back with
 //! [`Store::load`]; another backend (PostgreSQL, an object store) plugs in behind the same
-//! trait. Records are opaque bytes here: the store knows revisions, not what changed.
+//! trait. The engines see opaque bytes: they know revisions, not what changed. What those bytes
+//! hold is defined in [`records`]: versioned structs of the store's own, never wire messages.
 //! [`RedbStore`] is the embedded default, one crash-safe redb file that is fsynced on every
 //! commit; [`MemoryStore`] keeps everything in memory, for throwaway use and tests.
 //! Document ids are keys inside the one file, never file names.
 
+mod error;
 mod memory;
+pub mod records;
 mod redb_store;
 
-pub use crate::{memory::MemoryStore, redb_store::RedbStore};
-
-use std::path::PathBuf;
+pub use crate::{error::Error, memory::MemoryStore, redb_store::RedbStore};
 
 /// One stored record: a log entry or a snapshot, at a revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,21 +46,6 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.appends.is_empty() && self.snapshots.is_empty() && self.truncations.is_empty()
     }
-}
-
-/// What can go wrong in a store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The store file could not be opened or created.
-    #[error("cannot open the store {}: {reason}", path.display())]
-    Open { path: PathBuf, reason: String },
-    /// The store file is damaged (truncated, overwritten, or not a store at all).
-    #[error("the store {} is corrupt: {reason}", path.display())]
-    Corrupt { path: PathBuf, reason: String },
-    /// Reading or writing failed.
-    #[error("store {operation} failed: {reason}")]
-    Io { operation: &'static str, reason: String },
 }
 
 /// A durable home for documents.

@@ -99,7 +99,7 @@ fn a_damaged_store_file_is_an_error_that_names_it() {
     std::fs::write(&garbage, vec![0x5a; 64 * 1024]).expect("writes");
     let error = RedbStore::open(&garbage).expect_err("garbage is refused");
     assert!(
-        matches!(&error, Error::Corrupt { reason, .. } if reason.contains("magic number")),
+        matches!(&error, Error::Corrupt { source, .. } if source.to_string().contains("magic number")),
         "{error:?}"
     );
     assert!(error.to_string().contains("garbage.redb"), "{error}");
@@ -123,8 +123,145 @@ fn a_damaged_store_file_is_an_error_that_names_it() {
     drop(file);
     let error = RedbStore::open(&truncated).expect_err("a truncated store is refused");
     assert!(
-        matches!(&error, Error::Corrupt { reason, .. } if reason.contains("truncated")),
+        matches!(&error, Error::Corrupt { source, .. } if source.to_string().contains("truncated")),
         "{error:?}"
     );
     assert!(error.to_string().contains("truncated.redb"), "{error}");
+}
+
+mod records {
+    //! The record format: golden files of every version decode, and today's records encode to
+    //! exactly today's files (`TANDEM_BLESS=1` rewrites those, for a reviewed change).
+
+    use std::{collections::BTreeMap, path::PathBuf};
+
+    use crate::{
+        Error,
+        records::{
+            ChangeKind, ChangeRecord, Encoded, LastRequestRecord, RequestIdRecord, SnapshotRecord,
+            VERSION,
+        },
+    };
+
+    fn path(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data/records").join(name)
+    }
+
+    fn read(name: &str) -> Vec<u8> {
+        std::fs::read(path(name)).unwrap_or_else(|error| panic!("{name}: {error}"))
+    }
+
+    fn changes(v: u32) -> Vec<(&'static str, ChangeRecord)> {
+        let change = |revision, author: &str, request, continued, change| ChangeRecord {
+            v,
+            revision,
+            author: author.into(),
+            request,
+            continued,
+            change,
+        };
+        vec![
+            (
+                "insert",
+                change(
+                    1,
+                    "ada",
+                    Some(RequestIdRecord::Number(7)),
+                    false,
+                    ChangeKind::Insert { index: 0, text: "hé 🚀".into() },
+                ),
+            ),
+            (
+                "delete",
+                change(
+                    2,
+                    "c00ff",
+                    Some(RequestIdRecord::String("r-2".into())),
+                    true,
+                    ChangeKind::Delete { index: 1, length: 2 },
+                ),
+            ),
+            (
+                "title",
+                change(3, "bob", None, false, ChangeKind::SetTitle { title: "Plans".into() }),
+            ),
+            (
+                "counter",
+                change(
+                    4,
+                    "bob",
+                    Some(RequestIdRecord::Number((1 << 53) - 1)),
+                    false,
+                    ChangeKind::IncrementCounter { name: "likes".into(), amount: -3, value: -1 },
+                ),
+            ),
+        ]
+    }
+
+    fn snapshot(v: u32) -> SnapshotRecord {
+        let requests = BTreeMap::from([
+            (
+                "ada".to_owned(),
+                LastRequestRecord { id: RequestIdRecord::Number(7), revision: 1, value: None },
+            ),
+            (
+                "bob".to_owned(),
+                LastRequestRecord {
+                    id: RequestIdRecord::Number((1 << 53) - 1),
+                    revision: 4,
+                    value: Some(-1),
+                },
+            ),
+        ]);
+        SnapshotRecord {
+            v,
+            revision: 4,
+            text: "h🚀".into(),
+            title: "Plans".into(),
+            counters: BTreeMap::from([("likes".to_owned(), -1)]),
+            requests,
+        }
+    }
+
+    /// `record` encodes to the golden file `name` (written anew with `TANDEM_BLESS=1`).
+    fn golden<R: Encoded + PartialEq + std::fmt::Debug>(name: &str, record: &R) {
+        let bytes = record.encode();
+        if std::env::var_os("TANDEM_BLESS").is_some() {
+            std::fs::write(path(name), &bytes).expect("writes the golden file");
+        }
+        assert_eq!(String::from_utf8(read(name)), String::from_utf8(bytes), "{name} changed");
+        assert_eq!(&R::decode("notes", 0, &read(name)).expect("decodes"), record);
+    }
+
+    #[test]
+    fn records_of_every_version_decode() {
+        for v in 0..=VERSION {
+            for (kind, record) in changes(v) {
+                let name = format!("change-v{v}-{kind}.json");
+                let decoded = ChangeRecord::decode("notes", 0, &read(&name)).expect("decodes");
+                assert_eq!(decoded, record, "{name}");
+            }
+            let name = format!("snapshot-v{v}.json");
+            let decoded = SnapshotRecord::decode("notes", 0, &read(&name)).expect("decodes");
+            assert_eq!(decoded, snapshot(v), "{name}");
+        }
+    }
+
+    #[test]
+    fn records_written_now_are_the_golden_files_of_this_version() {
+        for (kind, record) in changes(VERSION) {
+            golden(&format!("change-v{VERSION}-{kind}.json"), &record);
+        }
+        golden(&format!("snapshot-v{VERSION}.json"), &snapshot(VERSION));
+    }
+
+    #[test]
+    fn a_record_from_a_newer_version_or_damaged_is_an_error_naming_it() {
+        let newer = br#"{"v":99,"revision":5,"author":"ada","kind":"set_title","title":"x"}"#;
+        let error = ChangeRecord::decode("notes", 5, newer).expect_err("too new");
+        assert!(matches!(error, Error::Version { version: 99, revision: 5, .. }), "{error:?}");
+        let error = ChangeRecord::decode("notes", 6, b"{\"revision\":").expect_err("damaged");
+        assert!(matches!(&error, Error::Decode { doc, revision: 6, .. } if doc == "notes"));
+        assert!(std::error::Error::source(&error).is_some(), "keeps serde's error as its source");
+    }
 }

@@ -1,4 +1,5 @@
-//! Tests of the pool and of connections, over in-memory streams speaking real WebSocket frames.
+//! Tests of the pool and of connections, over in-memory streams speaking real WebSocket
+//! frames. Nothing here knows of documents: connections are ids.
 
 use std::time::Duration;
 
@@ -6,10 +7,13 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::{io::DuplexStream, sync::mpsc, task::JoinHandle};
 use tokio_tungstenite::{
     WebSocketStream,
-    tungstenite::protocol::{Role, frame::coding::CloseCode},
+    tungstenite::{
+        http::{HeaderMap, HeaderValue},
+        protocol::{Role, frame::coding::CloseCode},
+    },
 };
 
-use crate::{Closed, Config, Error, Frame, Message, Pool};
+use crate::{Closed, Config, Error, Frame, Handle, Message, Pool, upgrade};
 
 /// A test must finish well within this; it guards against hangs, it never synchronises.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -20,30 +24,26 @@ fn config() -> Config {
     Config { max_message_bytes: 64, ..Config::default() }
 }
 
-/// Registers `client` in `room` and runs its connection; returns the client's end, the frames
-/// the server saw, and the task that ends with why the connection closed.
+/// Registers a connection and runs it; returns its handle, the client's end, the frames the
+/// server saw, and the task that ends with why the connection closed.
 async fn connect(
     pool: &Pool,
-    room: &str,
-    client: &str,
     buffer: usize,
-) -> (Socket, mpsc::UnboundedReceiver<Frame>, JoinHandle<Closed>) {
+) -> (Handle, Socket, mpsc::UnboundedReceiver<Frame>, JoinHandle<Closed>) {
     let (server_io, client_io) = tokio::io::duplex(buffer);
-    let server =
-        WebSocketStream::from_raw_socket(server_io, Role::Server, Some(pool.config().websocket()))
-            .await;
     let client_end = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-    let mut connection = pool.register(room, client).expect("registers");
+    let mut connection = pool.register();
+    let handle = connection.handle();
     let (frames, seen) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         connection
-            .run(server, move |frame| {
+            .run(server_io, move |frame| {
                 let _ = frames.send(frame);
                 std::future::ready(())
             })
             .await
     });
-    (client_end, seen, task)
+    (handle, client_end, seen, task)
 }
 
 async fn next_text(socket: &mut Socket) -> String {
@@ -71,57 +71,33 @@ async fn ended(task: JoinHandle<Closed>) -> Closed {
 }
 
 #[tokio::test]
-async fn a_client_id_registers_once_per_room_and_leaves_when_dropped() {
+async fn connections_get_fresh_ids_and_are_unregistered_when_dropped() {
     let pool = Pool::new(config());
-    let first = pool.register("notes", "ada").expect("registers");
-    let taken = Error::AlreadyConnected { room: "notes".into(), client: "ada".into() };
-    assert_eq!(pool.register("notes", "ada").err(), Some(taken));
-    let _elsewhere = pool.register("plans", "ada").expect("the same id in another room");
-    let _bob = pool.register("notes", "bob").expect("registers");
-    assert_eq!(
-        (pool.connections(), pool.clients("notes")),
-        (3, vec!["ada".to_owned(), "bob".to_owned()])
-    );
+    let (first, second) = (pool.register(), pool.register());
+    assert_ne!(first.id(), second.id());
+    assert_eq!(pool.connections(), 2);
+    let (id, handle) = (first.id(), first.handle());
+    assert!(handle.send(Message::text("queued before it runs")));
     drop(first);
-    assert_eq!((pool.connections(), pool.clients("notes")), (2, vec!["bob".to_owned()]));
-    assert!(pool.register("notes", "ada").is_ok());
-}
-
-#[test]
-fn dropping_an_old_connection_never_unregisters_a_newer_one_with_the_same_id() {
-    // The old connection's cleanup races the new registration, many times over.
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let _guard = runtime.enter();
-    let pool = Pool::new(config());
-    for _ in 0..2_000 {
-        let old = pool.register("notes", "ada").expect("registers");
-        let dropper = std::thread::spawn(move || drop(old));
-        let new = loop {
-            if let Ok(new) = pool.register("notes", "ada") {
-                break new;
-            }
-        };
-        dropper.join().expect("the thread ran");
-        assert_eq!(pool.clients("notes"), ["ada"], "the new connection lost its room");
-        drop(new);
-    }
+    assert_eq!(pool.connections(), 1);
+    assert!(pool.handle(id).is_none(), "a dropped connection is gone from the registry");
+    assert!(!handle.send(Message::text("too late")), "an old handle reaches nothing");
+    let third = pool.register();
+    assert!(third.id() != id && third.id() != second.id(), "ids are never reused");
+    assert_eq!(pool.handle(third.id()).map(|handle| handle.id()), Some(third.id()));
 }
 
 #[tokio::test]
-async fn broadcast_reaches_the_room_except_the_sender_and_frames_reach_the_handler() {
+async fn messages_reach_their_connection_only_and_frames_reach_the_handler() {
     let pool = Pool::new(config());
-    let (mut ada, mut ada_frames, _) = connect(&pool, "notes", "ada", 4096).await;
-    let (mut bob, _, _) = connect(&pool, "notes", "bob", 4096).await;
-    let (mut cy, _, _) = connect(&pool, "plans", "cy", 4096).await;
-    pool.broadcast("notes", Some("ada"), &Message::text("hello"));
-    assert_eq!(next_text(&mut bob).await, "hello");
-    assert!(pool.send("notes", "ada", Message::text("direct")));
-    assert!(pool.send("plans", "cy", Message::text("elsewhere")));
-    assert_eq!(next_text(&mut ada).await, "direct", "the sender did not get its own broadcast");
-    assert_eq!(next_text(&mut cy).await, "elsewhere", "another room did not get it");
-    ada.send(Message::text("from ada")).await.expect("sends");
-    ada.send(Message::binary(vec![1, 2])).await.expect("sends");
+    let (ada, mut ada_end, mut ada_frames, _) = connect(&pool, 4096).await;
+    let (bob, mut bob_end, _, _) = connect(&pool, 4096).await;
+    assert!(pool.handle(bob.id()).expect("live").send(Message::text("for bob")));
+    assert!(ada.send(Message::text("for ada")));
+    assert_eq!(next_text(&mut ada_end).await, "for ada");
+    assert_eq!(next_text(&mut bob_end).await, "for bob");
+    ada_end.send(Message::text("from ada")).await.expect("sends");
+    ada_end.send(Message::binary(vec![1, 2])).await.expect("sends");
     assert_eq!(ada_frames.recv().await, Some(Frame::Text("from ada".into())));
     assert_eq!(ada_frames.recv().await, Some(Frame::Binary));
 }
@@ -129,7 +105,7 @@ async fn broadcast_reaches_the_room_except_the_sender_and_frames_reach_the_handl
 #[tokio::test]
 async fn an_oversized_message_closes_with_1009() {
     let pool = Pool::new(config());
-    let (mut ada, _, task) = connect(&pool, "notes", "ada", 4096).await;
+    let (_, mut ada, _, task) = connect(&pool, 4096).await;
     ada.send(Message::text("x".repeat(65))).await.expect("sends");
     assert_eq!(close_code(&mut ada).await, CloseCode::Size);
     assert_eq!(ended(task).await, Closed::TooLarge);
@@ -137,65 +113,79 @@ async fn an_oversized_message_closes_with_1009() {
 }
 
 #[tokio::test]
+async fn a_closed_for_policy_connection_gets_1008_and_its_reason() {
+    let pool = Pool::new(config());
+    let (handle, mut ada, _, task) = connect(&pool, 4096).await;
+    handle.close_for_policy("enough");
+    assert_eq!(close_code(&mut ada).await, CloseCode::Policy);
+    assert_eq!(ended(task).await, Closed::Policy("enough"));
+}
+
+// Paused time: the clock moves only when every task waits, so the heartbeat and the timeout
+// keep their order however loaded the machine is.
+#[tokio::test(start_paused = true)]
 async fn a_silent_client_is_reaped() {
     let pool = Pool::new(Config {
-        heartbeat_interval: Duration::from_millis(20),
-        heartbeat_timeout: Duration::from_millis(100),
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(5),
         ..config()
     });
     let keepalive = pool.spawn_keepalive();
+    let started = tokio::time::Instant::now();
     // The client end is never read, so the pings are never answered.
-    let (_silent, _, task) = connect(&pool, "notes", "ada", 4096).await;
+    let (_, _silent, _, task) = connect(&pool, 4096).await;
     assert_eq!(ended(task).await, Closed::Reaped);
+    assert!(started.elapsed() > Duration::from_secs(5), "reaped before the timeout");
     assert_eq!(pool.connections(), 0);
     pool.shutdown();
     tokio::time::timeout(PATIENCE, keepalive).await.expect("in time").expect("stops");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_answers_pings_is_kept() {
     let pool = Pool::new(Config {
-        heartbeat_interval: Duration::from_millis(10),
-        heartbeat_timeout: Duration::from_millis(60),
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(5),
         ..config()
     });
     pool.spawn_keepalive();
-    let (mut ada, _, _) = connect(&pool, "notes", "ada", 4096).await;
-    // Reading answers the pings; ten of them span well past the timeout.
+    let (_, mut ada, _, task) = connect(&pool, 4096).await;
+    // Reading answers the pings; twenty of them span four times the timeout.
     let mut pings = 0;
-    while pings < 10 {
+    while pings < 20 {
         match tokio::time::timeout(PATIENCE, ada.next()).await.expect("in time") {
             Some(Ok(Message::Ping(_))) => pings += 1,
             other => panic!("expected pings only, got {other:?}"),
         }
     }
     assert_eq!(pool.connections(), 1);
+    assert!(!task.is_finished());
     pool.shutdown();
 }
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_when_its_queue_fills() {
     let pool = Pool::new(Config { queue_capacity: 4, ..config() });
-    let (_stalled, _, task) = connect(&pool, "notes", "ada", 64).await;
-    let (mut bob, _, _) = connect(&pool, "notes", "bob", 1 << 16).await;
+    let (stalled, _stalled_end, _, task) = connect(&pool, 64).await;
+    let (bob, mut bob_end, _, _) = connect(&pool, 1 << 16).await;
     let mut sent = 0;
-    while pool.send("notes", "ada", Message::text("x".repeat(40))) {
+    while stalled.send(Message::text("x".repeat(40))) {
         sent += 1;
         assert!(sent < 10_000, "the queue never filled");
         tokio::task::yield_now().await;
     }
     assert_eq!(ended(task).await, Closed::SlowConsumer);
-    pool.broadcast("notes", None, &Message::text("still here"));
-    assert_eq!(next_text(&mut bob).await, "still here", "the others carry on");
+    assert!(bob.send(Message::text("still here")));
+    assert_eq!(next_text(&mut bob_end).await, "still here", "the others carry on");
 }
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_when_its_queued_bytes_pass_the_limit() {
     // Room for thousands of messages, but only 64 KiB: big messages fill it long before.
     let pool = Pool::new(Config { queue_capacity: 100_000, queue_bytes: 64 << 10, ..config() });
-    let (_stalled, _, task) = connect(&pool, "notes", "ada", 64).await;
+    let (stalled, _stalled_end, _, task) = connect(&pool, 64).await;
     let mut sent = 0;
-    while pool.send("notes", "ada", Message::text("x".repeat(16 << 10))) {
+    while stalled.send(Message::text("x".repeat(16 << 10))) {
         sent += 1;
         assert!(sent < 10_000, "the queue never filled");
         tokio::task::yield_now().await;
@@ -208,8 +198,33 @@ async fn a_client_that_stops_reading_is_dropped_when_its_queued_bytes_pass_the_l
 #[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let pool = Pool::new(config());
-    let (mut ada, _, task) = connect(&pool, "notes", "ada", 4096).await;
+    let (_, mut ada, _, task) = connect(&pool, 4096).await;
     pool.shutdown();
     assert_eq!(close_code(&mut ada).await, CloseCode::Away);
     assert_eq!(ended(task).await, Closed::Shutdown);
+}
+
+fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        headers.append(*name, HeaderValue::from_static(value));
+    }
+    headers
+}
+
+#[test]
+fn an_upgrade_is_checked_and_answered_with_the_rfc_accept_key() {
+    // The example of RFC 6455, section 1.3.
+    let upgrade = [
+        ("upgrade", "websocket"),
+        ("connection", "keep-alive, Upgrade"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let accept = upgrade::accept_key(&headers(&upgrade)).expect("an upgrade");
+    assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(upgrade::accept_key(&headers(&upgrade[..3])), Err(Error::NotAnUpgrade));
+    assert_eq!(upgrade::accept_key(&headers(&upgrade[1..])), Err(Error::NotAnUpgrade));
+    let old = [upgrade[0], upgrade[1], ("sec-websocket-version", "8"), upgrade[3]];
+    assert_eq!(upgrade::accept_key(&headers(&old)), Err(Error::UnsupportedVersion));
 }

@@ -40,36 +40,27 @@ fn every_example_in_protocol_md_is_a_message_and_every_message_has_one() {
             _ => {}
         }
     }
-    let expected_client = [
-        "cursor_move",
-        "delete",
-        "increment_counter",
-        "insert",
-        "ping",
-        "presence_update",
-        "set_title",
-    ];
-    let expected_server = [
-        "ack",
-        "delete",
-        "error",
-        "increment_counter",
-        "insert",
-        "leave",
-        "pong",
-        "presence",
-        "resumed",
-        "set_title",
-        "welcome",
-    ];
-    assert_eq!(
-        client,
-        expected_client.map(String::from).into(),
-        "client messages without an example"
-    );
-    assert_eq!(
-        server,
-        expected_server.map(String::from).into(),
-        "server messages without an example"
-    );
+    let (expected_client, expected_server) = (kinds::<ClientMessage>(), kinds::<ServerMessage>());
+    assert_eq!(client, expected_client, "client messages without an example");
+    assert_eq!(server, expected_server, "server messages without an example");
+}
+
+/// Every `type` a message enum has, as serde knows them: decoding an unknown type fails with
+/// a list of the known ones, so a new variant is in the list without anyone writing it down.
+fn kinds<T: DeserializeOwned + std::fmt::Debug>() -> BTreeSet<String> {
+    let error = serde_json::from_str::<T>(r#"{"type":"?"}"#).expect_err("no such type");
+    let message = error.to_string();
+    let (_, expected) = message.split_once("expected one of ").expect("serde lists the types");
+    let kinds: BTreeSet<String> =
+        expected.split(", ").filter_map(|kind| kind.split('`').nth(1)).map(String::from).collect();
+    assert!(kinds.len() > 5, "read the types from {message:?}");
+    kinds
+}
+
+#[test]
+fn the_types_are_read_from_the_enums() {
+    let client = kinds::<ClientMessage>();
+    assert!(client.contains("insert") && client.contains("presence_update"), "{client:?}");
+    assert!(kinds::<ServerMessage>().contains("welcome"));
+    assert!(!client.contains("welcome"));
 }

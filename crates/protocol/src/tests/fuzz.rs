@@ -121,7 +121,7 @@ proptest! {
         let limits = Limits { max_field_chars: 64, max_document_chars: 200, ..Limits::default() };
         let mut room = Room::new("fuzz", limits, std::time::Duration::from_secs(300));
         let mut ada = join(&mut room, "ada");
-        room.join("bob", secs(0));
+        room.join("bob", crate::Seat::default(), secs(0)).expect("joins");
         for frame in &frames {
             let before = (room.text(), room.title().to_owned(), room.counter("likes"), room.revision());
             let reply = room.handle("bob", frame, secs(1));

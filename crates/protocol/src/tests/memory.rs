@@ -40,7 +40,7 @@ fn churn(room: &mut Room, rounds: usize, size: usize) -> Vec<Footprint> {
 fn inserting_and_deleting_forever_keeps_the_room_bounded() {
     let limits = Limits { max_history: 200, max_history_bytes: 256 << 10, ..Limits::default() };
     let mut room = Room::new("notes", limits.clone(), IDLE);
-    room.join("ada", secs(0));
+    room.join("ada", crate::Seat::default(), secs(0)).expect("joins");
     acked(&mut room, "ada", r#"{"type":"insert","revision":0,"index":0,"text":"[]"}"#);
     let footprints = churn(&mut room, 3_000, 10_000);
     assert_eq!(room.text(), "[]");
@@ -53,8 +53,14 @@ fn inserting_and_deleting_forever_keeps_the_room_bounded() {
     assert!(most_runs <= 1_100, "the text's runs reached {most_runs}");
     // And the history window behaves as before: a client from inside it can still resume.
     let oldest = room.revision() - last.history_entries as u64;
-    assert!(room.resume("bob", oldest, secs(2)).is_some());
-    assert!(room.resume("cy", oldest - 1, secs(2)).is_none());
+    assert!(
+        room.resume("bob", crate::Seat::default(), oldest, secs(2)).expect("not taken").is_some()
+    );
+    assert!(
+        room.resume("cy", crate::Seat::default(), oldest - 1, secs(2))
+            .expect("not taken")
+            .is_none()
+    );
 }
 
 #[test]
@@ -64,7 +70,7 @@ fn the_last_requests_of_clients_long_gone_are_forgotten() {
     // A thousand clients come, each makes one change with a request id, and goes.
     for i in 0..1_000 {
         let client = format!("c{i}");
-        room.join(&client, secs(0));
+        room.join(&client, crate::Seat::default(), secs(0)).expect("joins");
         let revision = room.revision();
         acked(
             &mut room,
@@ -78,7 +84,9 @@ fn the_last_requests_of_clients_long_gone_are_forgotten() {
     assert!((100..=200).contains(&remembered), "{remembered} clients remembered");
     // The most recent one still gets its resend acknowledged rather than applied again.
     let revision = room.revision();
-    room.resume("c999", revision - 1, secs(2)).expect("in the window");
+    room.resume("c999", crate::Seat::default(), revision - 1, secs(2))
+        .expect("not taken")
+        .expect("in the window");
     let reply = room.handle(
         "c999",
         r#"{"type":"insert","id":1,"revision":999,"index":0,"text":"x"}"#,

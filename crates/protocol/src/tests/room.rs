@@ -53,7 +53,7 @@ fn welcome_holds_the_document_and_the_others() {
         "ada",
         &ClientMessage::IncrementCounter { id: None, name: "likes".into(), amount: 2 },
     );
-    let reply = room.join("bob", secs(2));
+    let reply = room.join("bob", crate::Seat::default(), secs(2)).expect("joins");
     assert_eq!(
         json(&reply.to_sender[0]),
         json!({"type": "welcome", "client_id": "bob", "doc": "notes", "revision": 2, "text": "ABCD", "title": "",
@@ -265,7 +265,7 @@ fn counters_at_the_extremes_agree_between_client_and_server() {
     let over = ada.increment_counter("n", i64::MAX).expect("sent at once");
     let refused = ada.receive(send(&mut room, "ada", &over).to_sender[0].clone());
     assert!(
-        matches!(refused, Err(crate::ClientError::Rejected { code: ErrorCode::TooLarge, .. })),
+        matches!(refused, Err(crate::Error::Rejected { code: ErrorCode::TooLarge, .. })),
         "{refused:?}"
     );
     act(&mut room, &mut ada, |c| c.increment_counter("n", -1));
@@ -282,7 +282,7 @@ fn a_refused_title_is_dropped_and_the_client_carries_on() {
     let reply = send(&mut room, "ada", &long);
     let refused = ada.receive(reply.to_sender[0].clone());
     assert!(
-        matches!(refused, Err(crate::ClientError::Rejected { code: ErrorCode::TooLarge, .. })),
+        matches!(refused, Err(crate::Error::Rejected { code: ErrorCode::TooLarge, .. })),
         "{refused:?}"
     );
     assert_eq!(ada.title(), "", "the refused title is gone");
@@ -302,7 +302,7 @@ fn a_refused_text_change_asks_for_a_resync() {
     let reply = send(&mut room, "ada", &insert);
     let refused = ada.receive(reply.to_sender[0].clone());
     assert!(
-        matches!(refused, Err(crate::ClientError::Desynced { code: ErrorCode::TooLarge, .. })),
+        matches!(refused, Err(crate::Error::Desynced { code: ErrorCode::TooLarge, .. })),
         "{refused:?}"
     );
     // Edits made until the fresh welcome stay local, are not sent, and are reported lost (the
@@ -310,9 +310,11 @@ fn a_refused_text_change_asks_for_a_resync() {
     assert_eq!(ada.insert(0, "x"), Ok(None));
     assert_eq!(ada.set_title("t"), None);
     assert_eq!(ada.text(), "xabc");
-    let welcome = room.join("ada", secs(2)).to_sender.remove(0);
+    room.leave("ada");
+    let welcome =
+        room.join("ada", crate::Seat::default(), secs(2)).expect("joins").to_sender.remove(0);
     match ada.reconnected(welcome) {
-        Err(crate::ClientError::Lost { changes }) => assert_eq!(changes, 2),
+        Err(crate::Error::Lost { changes }) => assert_eq!(changes, 2),
         other => panic!("expected the local changes reported lost, got {other:?}"),
     }
     assert_eq!(ada.text(), "");
@@ -330,7 +332,7 @@ fn a_change_refused_as_too_fast_stays_in_flight_and_is_resent_past_a_remote_edit
         "slow down",
     );
     let id = insert.id().cloned();
-    assert_eq!(ada.receive(refused), Err(crate::ClientError::RateLimited { id }));
+    assert_eq!(ada.receive(refused), Err(crate::Error::RateLimited { id }));
     assert!(!ada.is_synced());
     // Someone else's insert comes in meanwhile: the resend is against the new revision.
     let reply = act(&mut room, &mut bob, |c| c.insert(0, ">").expect("fits"));
@@ -393,7 +395,7 @@ fn a_change_from_the_server_that_does_not_fit_changes_nothing() {
         index: usize::MAX,
         text: "z".into(),
     };
-    assert_eq!(ada.receive(bogus), Err(crate::ClientError::Diverged));
+    assert_eq!(ada.receive(bogus), Err(crate::Error::Diverged));
     assert_eq!((ada.text(), ada.revision()), ("ab".to_owned(), 0));
 }
 
@@ -437,9 +439,12 @@ fn the_log_and_a_snapshot_rebuild_the_room() {
         Room::restore("notes", Limits::default(), IDLE, Some(room.snapshot()), log.clone())
             .expect("restores");
     assert_eq!(state(&behind), state(&room));
-    assert!(behind.resume("ada", 2, secs(3)).is_some(), "history reaches back past the snapshot");
+    assert!(
+        behind.resume("ada", crate::Seat::default(), 2, secs(3)).expect("not taken").is_some(),
+        "history reaches back past the snapshot"
+    );
     let gap = Room::restore("notes", Limits::default(), IDLE, None, log[1..].to_vec());
-    assert_eq!(gap.err(), Some(crate::RestoreError::Gap { expected: 1, found: 2 }));
+    assert_eq!(gap.err(), Some(crate::Error::Gap { expected: 1, found: 2 }));
 }
 
 #[test]
@@ -451,7 +456,10 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
     assert_eq!(json(&first.to_sender[0]), json!({"type": "ack", "id": 1, "revision": 1}));
     // Without a resumed session the same id is a new request (a fresh client may reuse ids).
     room.leave("ada");
-    let resumed = room.resume("ada", 0, secs(2)).expect("history reaches back");
+    let resumed = room
+        .resume("ada", crate::Seat::default(), 0, secs(2))
+        .expect("not taken")
+        .expect("history reaches back");
     let kinds: Vec<_> = resumed.to_sender.iter().map(|m| json(m)["type"].clone()).collect();
     assert_eq!(
         kinds,
@@ -467,8 +475,14 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
     let mut bob = join(&mut small, "bob");
     act(&mut small, &mut bob, |c| c.insert(0, "a").expect("fits"));
     act(&mut small, &mut bob, |c| c.insert(0, "b").expect("fits"));
-    assert!(small.resume("bob", 0, secs(1)).is_none());
-    assert!(small.resume("bob", 1, secs(1)).is_some());
+    assert_eq!(
+        small.resume("bob", crate::Seat::default(), 1, secs(1)).err(),
+        Some(crate::Error::Taken { client: "bob".into() }),
+        "a client in the room cannot come in again"
+    );
+    small.leave("bob");
+    assert!(small.resume("bob", crate::Seat::default(), 0, secs(1)).expect("not taken").is_none());
+    assert!(small.resume("bob", crate::Seat::default(), 1, secs(1)).expect("not taken").is_some());
 }
 
 #[test]
@@ -487,8 +501,9 @@ fn a_counter_never_overflows_so_snapshot_and_log_agree() {
     log.extend(act(&mut room, &mut ada, |c| c.increment_counter("n", -i64::MAX)).logged);
     let restored =
         Room::restore("notes", Limits::default(), IDLE, Some(snapshot), log).expect("restores");
-    let welcome =
-        |room: &mut Room| json(&room.join("probe", secs(2)).to_sender[0])["counters"]["n"].clone();
+    let welcome = |room: &mut Room| {
+        json(&room.join("probe", crate::Seat::default(), secs(2)).expect("joins").to_sender[0])["counters"]["n"].clone()
+    };
     assert_eq!(welcome(&mut room), json!(0));
     assert_eq!(welcome(&mut { restored }), json!(0));
 }
@@ -505,7 +520,10 @@ fn resume_acks_every_request_once_even_without_ids() {
         room.handle("ada", &frame, secs(1));
     }
     room.leave("ada");
-    let resumed = room.resume("ada", 0, secs(2)).expect("history reaches back");
+    let resumed = room
+        .resume("ada", crate::Seat::default(), 0, secs(2))
+        .expect("not taken")
+        .expect("history reaches back");
     let acks = resumed.to_sender.iter().filter(|m| matches!(m, ServerMessage::Ack { .. })).count();
     assert_eq!(acks, 2);
 }
@@ -583,8 +601,7 @@ fn a_read_only_client_reads_and_moves_its_caret_but_changes_nothing() {
     let mut room = room();
     let mut ada = join(&mut room, "ada");
     act(&mut room, &mut ada, |c| c.insert(0, "hello").expect("fits"));
-    room.set_read_only("rex");
-    let welcome = room.join("rex", secs(1));
+    let welcome = room.join("rex", crate::Seat::reader(0), secs(1)).expect("joins");
     assert!(
         matches!(&welcome.to_sender[0], ServerMessage::Welcome { text, .. } if text == "hello")
     );

@@ -94,7 +94,11 @@ impl Sim {
         let left = self.room.leave(&id);
         self.route(c, left);
         let since = self.clients[c].revision();
-        let reply = self.room.resume(&id, since, secs(1)).expect("the history reaches back");
+        let reply = self
+            .room
+            .resume(&id, crate::Seat::default(), since, secs(1))
+            .expect("not taken")
+            .expect("the history reaches back");
         let mut to_sender = reply.to_sender.clone().into_iter();
         let first = to_sender.next().expect("a first message");
         let next = self.clients[c].reconnected(first).expect("resumes");

@@ -16,7 +16,7 @@ fn code(message: &ServerMessage) -> ErrorCode {
 
 #[tokio::test]
 async fn every_kind_of_bad_input_gets_its_error_and_nothing_breaks() {
-    let server = TestServer::start_with(|config| config.max_message_bytes = 4096).await;
+    let server = TestServer::start_with(|config| config.transport.max_message_bytes = 4096).await;
     let mut ada = server.connect("notes").await;
     let mut bob = server.connect("notes").await;
     ada.recv().await; // Bob's arrival.

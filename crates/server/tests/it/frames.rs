@@ -105,7 +105,7 @@ type RawFrame = (u8, Vec<u8>, bool);
 
 #[tokio::test]
 async fn each_protocol_violation_gets_its_close_code_and_the_document_carries_on() {
-    let server = TestServer::start_with(|config| config.max_message_bytes = 1024).await;
+    let server = TestServer::start_with(|config| config.transport.max_message_bytes = 1024).await;
     let mut ada = server.connect("notes").await;
     ada.act(|c| c.insert(0, "kept").expect("fits")).await;
     ada.sync().await;

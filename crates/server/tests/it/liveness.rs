@@ -10,8 +10,10 @@ use crate::support::{Client, TestServer};
 #[tokio::test]
 async fn a_client_that_stops_answering_is_reaped_and_its_leave_broadcast() {
     let server = TestServer::start_with(|config| {
-        config.heartbeat_interval = Duration::from_millis(50);
-        config.heartbeat_timeout = Duration::from_millis(300);
+        // Margins no loaded machine misses: the watcher, which reads all along, answers a ping
+        // every 100 ms, and only two seconds of silence get a connection reaped.
+        config.transport.heartbeat_interval = Duration::from_millis(100);
+        config.transport.heartbeat_timeout = Duration::from_secs(2);
     })
     .await;
     let mut watcher = server.connect("notes").await;
@@ -33,17 +35,21 @@ async fn a_client_that_stops_answering_is_reaped_and_its_leave_broadcast() {
 
 #[tokio::test]
 async fn presence_goes_idle_after_the_timeout_and_active_on_activity() {
-    let server =
-        TestServer::start_with(|config| config.idle_timeout = Duration::from_millis(200)).await;
+    let timeout = Duration::from_millis(200);
+    let server = TestServer::start_with(|config| config.idle_timeout = timeout).await;
     let mut ada = server.connect("notes").await;
+    // A lower bound on when Ada last acted: she cannot go idle before the timeout from here.
+    #[allow(clippy::disallowed_methods, reason = "a lower bound on real time cannot be missed")]
+    let active = std::time::Instant::now();
     let mut bob = server.connect("notes").await;
     let ada_id = ada.id();
-    let idle = bob
-        .until(
-            |m| matches!(m, ServerMessage::Presence(user) if user.client_id == ada_id && user.idle),
-        )
-        .await;
-    assert!(matches!(idle, ServerMessage::Presence(user) if user.idle));
+    let shown = bob.thin.users().find(|user| user.client_id == ada_id).map(|user| user.idle);
+    assert_eq!(shown, Some(false), "Bob first sees Ada active");
+    bob.until(
+        |m| matches!(m, ServerMessage::Presence(user) if user.client_id == ada_id && user.idle),
+    )
+    .await;
+    assert!(active.elapsed() >= timeout, "Ada went idle before the idle timeout");
     ada.send(&ClientMessage::CursorMove { id: None, line: 0, column: 0 }).await;
     let back =
         bob.until(|m| matches!(m, ServerMessage::Presence(user) if user.client_id == ada_id)).await;

@@ -1,0 +1,221 @@
+//! What changes the document: one handler per change message, the transform of late text
+//! edits past the ones applied since, and the history they are transformed against.
+
+use std::time::Duration;
+
+use super::{Room, check_field};
+use crate::{
+    Change, Error, ErrorCode, LastRequest, Logged, Reply, RequestId, ServerMessage, counters,
+    ot::{Edit, transform},
+};
+
+impl Room {
+    pub(super) fn handle_insert(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        revision: u64,
+        index: usize,
+        text: String,
+        now: Duration,
+    ) -> Result<Reply, Error> {
+        if text.is_empty() {
+            return Err(Error::refused(ErrorCode::InvalidMessage, "insert has empty text"));
+        }
+        let grown = self.text.len().saturating_add(text.chars().count());
+        if grown > self.limits.max_document_chars {
+            let limit = self.limits.max_document_chars;
+            let message = format!("the document would grow past {limit} characters");
+            return Err(Error::refused(ErrorCode::TooLarge, message));
+        }
+        self.edit(client, id, revision, Edit::Insert { index, text }, now)
+    }
+
+    pub(super) fn handle_delete(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        revision: u64,
+        index: usize,
+        length: usize,
+        now: Duration,
+    ) -> Result<Reply, Error> {
+        if length == 0 {
+            return Err(Error::refused(ErrorCode::InvalidMessage, "delete has length 0"));
+        }
+        self.edit(client, id, revision, Edit::Delete { index, len: length }, now)
+    }
+
+    pub(super) fn handle_set_title(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        title: String,
+        now: Duration,
+    ) -> Result<Reply, Error> {
+        check_field("title", &title, self.limits.max_field_chars)?;
+        self.title.clone_from(&title);
+        self.commit(client, id.clone(), false, Change::SetTitle { title });
+        Ok(self.changed(client, id, now))
+    }
+
+    pub(super) fn handle_increment_counter(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        name: String,
+        amount: i64,
+        now: Duration,
+    ) -> Result<Reply, Error> {
+        check_field("counter name", &name, self.limits.max_field_chars)?;
+        if name.is_empty() {
+            return Err(Error::refused(ErrorCode::InvalidMessage, "counter name is empty"));
+        }
+        let max = self.limits.max_counters;
+        let value = self.counters.after(&name, amount, max).map_err(|refused| {
+            let message = match refused {
+                counters::Refused::TooMany => format!("a document has at most {max} counters"),
+                counters::Refused::Overflow => format!("counter {name} would overflow"),
+            };
+            Error::refused(ErrorCode::TooLarge, message)
+        })?;
+        self.commit(client, id.clone(), false, Change::IncrementCounter { name, amount, value });
+        Ok(self.changed(client, id, now))
+    }
+
+    /// Applies a text edit made at `revision`: checks it against the text of that revision,
+    /// transforms it past the edits applied since, and applies what remains.
+    fn edit(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        revision: u64,
+        edit: Edit,
+        now: Duration,
+    ) -> Result<Reply, Error> {
+        let oldest = self.revision - self.history.len() as u64;
+        if revision > self.revision {
+            let message =
+                format!("revision {revision} is ahead of the document's {}", self.revision);
+            return Err(Error::refused(ErrorCode::StaleRevision, message));
+        }
+        if revision < oldest {
+            let message =
+                format!("revision {revision} is older than the history kept (from {oldest})");
+            return Err(Error::refused(ErrorCode::StaleRevision, message));
+        }
+        let since = (revision - oldest) as usize;
+        let concurrent: Vec<Edit> =
+            self.history.iter().skip(since).filter_map(|entry| entry.change.edit()).collect();
+        let len_then =
+            concurrent.iter().fold(self.text.len() as isize, |len, edit| len - edit.delta());
+        let len_then = len_then.max(0) as usize;
+        if !edit.fits(len_then) {
+            let (start, end) = match &edit {
+                Edit::Insert { index, .. } => (*index, *index),
+                Edit::Delete { index, len } => (*index, index.saturating_add(*len)),
+            };
+            let message = format!(
+                "{start}..{end} is outside the text of revision {revision} (length {len_then})"
+            );
+            return Err(Error::refused(ErrorCode::OutOfRange, message));
+        }
+        let mut edits = vec![edit];
+        for other in &concurrent {
+            edits = transform(&edits, std::slice::from_ref(other)).0;
+            if edits.len() > self.limits.max_pieces {
+                let message = format!(
+                    "revision {revision} is too far behind: concurrent edits cut this one into more than {} pieces",
+                    self.limits.max_pieces
+                );
+                return Err(Error::refused(ErrorCode::StaleRevision, message));
+            }
+        }
+        // Every piece must fit before any is applied, so an edit is applied whole or not at all.
+        let mut len = self.text.len();
+        for edit in &edits {
+            if !edit.fits(len) {
+                let message = "the transformed edit does not fit the text";
+                return Err(Error::refused(ErrorCode::OutOfRange, message));
+            }
+            len = (len as isize + edit.delta()) as usize;
+        }
+        for (piece, edit) in edits.into_iter().enumerate() {
+            self.apply_edit(&edit)
+                .map_err(|error| Error::refused(ErrorCode::OutOfRange, error.to_string()))?;
+            self.commit(client, id.clone(), piece > 0, Change::from_edit(&edit));
+        }
+        Ok(self.changed(client, id, now))
+    }
+
+    /// Applies a text edit to the text.
+    pub(super) fn apply_edit(&mut self, edit: &Edit) -> Result<(), tandem_crdt::Error> {
+        match edit {
+            Edit::Insert { index, text } => self.text.insert(*index, text),
+            Edit::Delete { index, len } => self.text.delete(*index, *len),
+        }
+    }
+
+    /// Records an applied change as the next revision, and returns that revision.
+    pub(super) fn commit(
+        &mut self,
+        author: &str,
+        request: Option<RequestId>,
+        continued: bool,
+        change: Change,
+    ) -> u64 {
+        self.revision += 1;
+        if let Change::IncrementCounter { name, value, .. } = &change {
+            self.counters.set(name, *value);
+        }
+        let entry = Logged {
+            revision: self.revision,
+            author: author.to_owned(),
+            request,
+            continued,
+            change,
+        };
+        if let Some(id) = &entry.request {
+            let last =
+                LastRequest { id: id.clone(), revision: entry.revision, value: entry.value() };
+            self.requests.insert(entry.author.clone(), last);
+        }
+        self.remember(entry.clone());
+        self.logged.push(entry);
+        self.revision
+    }
+
+    /// Adds the newest change to the history, then drops the oldest ones while the history
+    /// holds more than [`super::Limits::max_history`] changes or
+    /// [`super::Limits::max_history_bytes`] of text. Each time the history has moved a whole
+    /// window on, the clients' last requests older than it are forgotten: a client resuming
+    /// from inside the window has heard their acks.
+    pub(super) fn remember(&mut self, entry: Logged) {
+        self.history_bytes += entry.change.text_bytes();
+        self.history.push_back(entry);
+        while self.history.len() > self.limits.max_history.max(1)
+            || (self.history_bytes > self.limits.max_history_bytes && self.history.len() > 1)
+        {
+            if let Some(dropped) = self.history.pop_front() {
+                self.history_bytes -= dropped.change.text_bytes();
+            }
+        }
+        if self.revision.is_multiple_of(self.limits.max_history.max(1) as u64) {
+            let oldest = self.revision - self.history.len() as u64;
+            self.requests.retain(|_, last| last.revision > oldest);
+        }
+    }
+
+    /// The reply to a change: an ack for the sender (the ack of the last revision it made, or of
+    /// the current revision if it changed nothing), the changes for the others, and the
+    /// sender's presence if this activity ended an idle spell.
+    fn changed(&mut self, client: &str, id: Option<RequestId>, now: Duration) -> Reply {
+        let ack = match self.logged.last() {
+            Some(last) => last.ack(),
+            None => ServerMessage::Ack { id, revision: self.revision, value: None },
+        };
+        let mut to_others: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
+        to_others.extend(self.touch(client, now));
+        Reply { to_sender: vec![ack], to_others, logged: Vec::new() }
+    }
+}

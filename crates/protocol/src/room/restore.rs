@@ -1,0 +1,76 @@
+//! Rebuilding a room from what was stored, and the snapshot it is rebuilt from.
+
+use std::time::Duration;
+
+use super::{Limits, Room};
+use crate::{Change, Error, Logged, RoomSnapshot, text::Text};
+
+impl Room {
+    /// Rebuilds a room from its last snapshot and the changes logged after it, which must
+    /// follow it revision by revision.
+    pub fn restore(
+        id: &str,
+        limits: Limits,
+        idle_after: Duration,
+        snapshot: Option<RoomSnapshot>,
+        log: Vec<Logged>,
+    ) -> Result<Room, Error> {
+        let mut room = Room::new(id, limits, idle_after);
+        if let Some(snapshot) = snapshot {
+            room.text = Text::new(&snapshot.text)
+                .map_err(|source| Error::Invalid { revision: snapshot.revision, source })?;
+            room.title = snapshot.title;
+            room.revision = snapshot.revision;
+            room.requests = snapshot.requests;
+            room.counters = snapshot.counters;
+        }
+        // Entries the snapshot already covers are not replayed; when they run up to it, they
+        // refill the history, so clients behind the snapshot can still catch up and be
+        // transformed against them.
+        let (covered, log): (Vec<Logged>, Vec<Logged>) =
+            log.into_iter().partition(|entry| entry.revision <= room.revision);
+        let consecutive = covered.windows(2).all(|pair| pair[1].revision == pair[0].revision + 1);
+        if consecutive && covered.last().is_some_and(|last| last.revision == room.revision) {
+            let skip = covered.len().saturating_sub(room.limits.max_history);
+            for entry in covered.into_iter().skip(skip) {
+                room.remember(entry);
+            }
+        }
+        for entry in log {
+            if entry.revision != room.revision + 1 {
+                return Err(Error::Gap { expected: room.revision + 1, found: entry.revision });
+            }
+            room.replay(entry)?;
+        }
+        room.logged.clear();
+        Ok(room)
+    }
+
+    /// The room's state now, to store as a snapshot.
+    pub fn snapshot(&self) -> RoomSnapshot {
+        RoomSnapshot {
+            revision: self.revision,
+            text: self.text.to_string(),
+            title: self.title.clone(),
+            counters: self.counters.clone(),
+            requests: self.requests.clone(),
+        }
+    }
+
+    /// Applies a logged change again, as it was applied the first time.
+    fn replay(&mut self, entry: Logged) -> Result<(), Error> {
+        let revision = entry.revision;
+        match &entry.change {
+            Change::SetTitle { title } => self.title.clone_from(title),
+            Change::IncrementCounter { .. } => {}
+            change => {
+                if let Some(edit) = change.edit() {
+                    self.apply_edit(&edit).map_err(|source| Error::Invalid { revision, source })?;
+                }
+            }
+        }
+        let Logged { author, request, continued, change, .. } = entry;
+        self.commit(&author, request, continued, change);
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! The registry of live connections, their outgoing queues, and the keepalive task.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use dashmap::DashMap;
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinHandle,
+    time::{Instant, MissedTickBehavior},
+};
+
+use crate::{Closed, Config, Connection, Message};
+
+/// A connection's id in its pool: never reused while the pool lives, so a message addressed
+/// to an id never reaches a later connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The registry of live connections. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    connections: DashMap<ConnectionId, Arc<Shared>>,
+    next_id: AtomicU64,
+    epoch: Instant,
+    shutdown: watch::Sender<bool>,
+}
+
+/// What a connection shares with its handles and the pool.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) id: ConnectionId,
+    outgoing: mpsc::Sender<Message>,
+    /// Bytes of the messages waiting in `outgoing`, and how many may wait.
+    pub(crate) queued_bytes: AtomicUsize,
+    max_queued_bytes: usize,
+    /// Milliseconds since the pool's epoch when the client was last heard from.
+    pub(crate) last_seen: AtomicU64,
+    /// Why the connection was asked to close, and the signal to do so.
+    close_reason: Mutex<Option<Closed>>,
+    pub(crate) close: Notify,
+}
+
+impl Shared {
+    /// Asks the connection to close for `reason`; false if it had been asked already.
+    fn request_close(&self, reason: Closed) -> bool {
+        let mut slot = self.close_reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = slot.is_none();
+        slot.get_or_insert(reason);
+        self.close.notify_one();
+        first
+    }
+
+    pub(crate) fn close_reason(&self) -> Closed {
+        let slot = self.close_reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.clone().unwrap_or(Closed::Shutdown)
+    }
+
+    /// Queues a message, disconnecting the client if its queue is full.
+    fn deliver(&self, message: Message) -> bool {
+        // One message of any size gets into an empty queue; past that, the bytes are bounded.
+        let len = message.len();
+        let queued = self.queued_bytes.load(Ordering::SeqCst);
+        if queued == 0 || queued.saturating_add(len) <= self.max_queued_bytes {
+            // Counted before it can be sent, so the writer's subtraction never comes first.
+            self.queued_bytes.fetch_add(len, Ordering::SeqCst);
+            match self.outgoing.try_send(message) {
+                Ok(()) => return true,
+                Err(error) => {
+                    self.queued_bytes.fetch_sub(len, Ordering::SeqCst);
+                    if matches!(error, mpsc::error::TrySendError::Closed(_)) {
+                        return false;
+                    }
+                }
+            }
+        }
+        if self.request_close(Closed::SlowConsumer) {
+            tracing::warn!(connection = %self.id, "outgoing queue full; disconnecting");
+        }
+        false
+    }
+}
+
+impl Pool {
+    pub fn new(config: Config) -> Pool {
+        let (shutdown, _) = watch::channel(false);
+        let inner = Inner {
+            config,
+            connections: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            epoch: Instant::now(),
+            shutdown,
+        };
+        Pool { inner: Arc::new(inner) }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Registers a new connection under a fresh id. It is unregistered when the returned
+    /// [`Connection`] is dropped; until then its [`Handle`] queues messages for it, even
+    /// before it runs.
+    pub fn register(&self) -> Connection {
+        let config = &self.inner.config;
+        let (outgoing, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let id = ConnectionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let shared = Arc::new(Shared {
+            id,
+            outgoing,
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes: config.queue_bytes,
+            last_seen: AtomicU64::new(self.now_ms()),
+            close_reason: Mutex::new(None),
+            close: Notify::new(),
+        });
+        self.inner.connections.insert(id, Arc::clone(&shared));
+        Connection::new(self.clone(), shared, receiver)
+    }
+
+    /// The connection registered as `id`, if it is still live.
+    pub fn handle(&self, id: ConnectionId) -> Option<Handle> {
+        self.inner.connections.get(&id).map(|shared| Handle(Arc::clone(&shared)))
+    }
+
+    /// Number of live connections.
+    pub fn connections(&self) -> usize {
+        self.inner.connections.len()
+    }
+
+    /// Starts the keepalive task: a ping to every connection each heartbeat interval, and the
+    /// reaper, which closes connections silent for longer than the heartbeat timeout. It stops
+    /// on [`Pool::shutdown`].
+    pub fn spawn_keepalive(&self) -> JoinHandle<()> {
+        let pool = self.clone();
+        let mut shutdown = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let config = &pool.inner.config;
+            let floor = Duration::from_millis(5);
+            let mut heartbeat = tokio::time::interval(config.heartbeat_interval.max(floor));
+            let mut reaper = tokio::time::interval((config.heartbeat_timeout / 4).max(floor));
+            heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            reaper.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = heartbeat.tick() => pool.ping_all(),
+                    _ = reaper.tick() => pool.reap(),
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+            }
+        })
+    }
+
+    /// Closes every connection with 1001 and stops the keepalive task.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        for shared in self.all() {
+            shared.request_close(Closed::Shutdown);
+        }
+    }
+
+    fn ping_all(&self) {
+        for shared in self.all() {
+            shared.deliver(Message::Ping(Default::default()));
+        }
+    }
+
+    fn reap(&self) {
+        let timeout = self.inner.config.heartbeat_timeout.as_millis() as u64;
+        let now = self.now_ms();
+        for shared in self.all() {
+            if now.saturating_sub(shared.last_seen.load(Ordering::Relaxed)) > timeout {
+                tracing::debug!(connection = %shared.id, "reaping a silent connection");
+                shared.request_close(Closed::Reaped);
+            }
+        }
+    }
+
+    fn all(&self) -> Vec<Arc<Shared>> {
+        self.inner.connections.iter().map(|entry| Arc::clone(entry.value())).collect()
+    }
+
+    pub(crate) fn unregister(&self, id: ConnectionId) {
+        self.inner.connections.remove(&id);
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// One connection, to queue messages for or to close. Cheap to clone; it outlives the
+/// connection harmlessly (sends then fail).
+#[derive(Clone, Debug)]
+pub struct Handle(pub(crate) Arc<Shared>);
+
+impl Handle {
+    pub fn id(&self) -> ConnectionId {
+        self.0.id
+    }
+
+    /// Queues `message`; false if the connection is gone or its queue is full (then it is
+    /// disconnected as a slow consumer).
+    pub fn send(&self, message: Message) -> bool {
+        self.0.deliver(message)
+    }
+
+    /// Closes the connection with 1008 (policy violation) and `reason`.
+    pub fn close_for_policy(&self, reason: &'static str) {
+        self.0.request_close(Closed::Policy(reason));
+    }
+}
