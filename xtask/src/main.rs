@@ -17,8 +17,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci                    format check, clippy (warnings denied), tests, docs, tidy, then the
-                        JavaScript tests: what CI runs
+  ci                    format check, clippy (warnings denied), tests, docs, tidy, the trace
+                        benchmark's format and clippy, then the JavaScript tests: what CI runs
   js                    the JavaScript client's tests (node --test, against the real binary) and
                         the browser tests (e2e/, Debian's Chromium); installs their npm packages
                         with `npm ci`, and Chromium with apt-get if it is missing and can be
@@ -27,7 +27,7 @@ tasks:
                         up to 7 frames (default 1000000; cargo test runs 2000), release build
   bench                 both benchmarks below, trace replay first (release builds)
   bench traces [ARGS]   replay real editing traces through Tandem's RGA and peer CRDT and rope
-                        crates (the bench/ package); ARGS go to it, e.g. --runs 3,
+                        crates (the trace-bench/ package); ARGS go to it, e.g. --runs 3,
                         --trace automerge-paper, --system tandem,diamond-types, --help
   bench server          the server's durable throughput and acknowledgement latency, then the
                         memory of one document under endless insert-and-delete
@@ -68,8 +68,27 @@ fn ci() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     tidy::check(&root)?;
+    trace_bench_check(&root)?;
     js(&root)
 }
+
+/// The trace benchmark is a workspace of its own, so the steps above do not see it: its format
+/// and clippy are checked here, so that it cannot rot unseen (tidy reads its files too).
+fn trace_bench_check(root: &Path) -> Result<()> {
+    let manifest = ["--manifest-path", "trace-bench/Cargo.toml"];
+    cargo(root, &[&["fmt"][..], &manifest, &["--", "--check"]].concat(), &[])?;
+    let clippy = [
+        &["clippy"][..],
+        &manifest,
+        &TRACE_BENCH_TARGET,
+        &["--all-targets", "--locked", "--", "-D", "warnings"],
+    ];
+    cargo(root, &clippy.concat(), &[])
+}
+
+/// Where the trace benchmark builds: apart from the workspace's target, since its lock file
+/// and dependencies are its own.
+const TRACE_BENCH_TARGET: [&str; 2] = ["--target-dir", "target/trace-bench"];
 
 /// The JavaScript tests: the client's own (`clients/js`, with the real binary) and the browser
 /// tests (`e2e`, with Debian's Chromium), each after `npm ci` installs exactly its lockfile.
@@ -171,22 +190,16 @@ fn bench(args: &[String]) -> Result<()> {
 /// The trace benchmark: a package outside the workspace (its peer crates are heavy), with its own
 /// lock file, built into its own folder under target/.
 fn trace_bench(root: &Path, args: &[String]) -> Result<()> {
-    let mut cargo_args = vec![
-        "run",
-        "--release",
-        "--locked",
-        "--manifest-path",
-        "bench/Cargo.toml",
-        "--target-dir",
-        "target/trace-bench",
-        "--",
-    ];
+    let mut cargo_args =
+        vec!["run", "--release", "--locked", "--manifest-path", "trace-bench/Cargo.toml"];
+    cargo_args.extend(TRACE_BENCH_TARGET);
+    cargo_args.push("--");
     cargo_args.extend(args.iter().map(String::as_str));
     cargo(root, &cargo_args, &[])
 }
 
 fn server_bench(root: &Path, args: &[&str]) -> Result<()> {
-    let mut cargo_args = vec!["run", "--release", "--locked", "-p", "tandem-bench", "--"];
+    let mut cargo_args = vec!["run", "--release", "--locked", "-p", "tandem-server-bench", "--"];
     cargo_args.extend_from_slice(args);
     cargo(root, &cargo_args, &[])
 }

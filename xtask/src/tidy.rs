@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-presence", &["tandem-document", "tandem-crdt"]),
     ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
     ("tandem-store", &[]),
-    ("tandem-bench", &["tandem-server", "tandem-protocol"]),
+    ("tandem-server-bench", &["tandem-server", "tandem-protocol"]),
     ("tandem-traces", &[]),
     ("tandem-transport", &[]),
     (
@@ -166,7 +166,7 @@ fn member_manifests(root: &Path) -> Result<Vec<PathBuf>> {
 
 fn rust_files(root: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let mut folders = vec![root.join("crates"), root.join("xtask")];
+    let mut folders = vec![root.join("crates"), root.join("xtask"), root.join("trace-bench/src")];
     while let Some(folder) = folders.pop() {
         for entry in
             fs::read_dir(&folder).with_context(|| format!("listing {}", folder.display()))?
