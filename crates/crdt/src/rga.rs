@@ -118,6 +118,11 @@ impl Rga {
         self.visible_len == 0
     }
 
+    /// Number of bytes of the visible text in UTF-8.
+    pub fn len_bytes(&self) -> usize {
+        self.content.len_bytes()
+    }
+
     /// The highest sequence number of any element present (0 when empty).
     pub fn max_seq(&self) -> u64 {
         self.max_seq

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Named counters, each an exact 64-bit signed value: an increment that would leave that range
-/// is refused rather than clamped, so a counter's value is always the sum of its increments.
+/// Named counters, each an exact integer of at most 2^53 - 1 in magnitude (what every JSON
+/// reader, JavaScript's included, holds exactly): an increment that would leave that range is
+/// refused rather than clamped, so a counter's value is always the sum of its increments.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Counters {
@@ -18,7 +19,7 @@ pub struct Counters {
 pub(crate) enum Refused {
     /// The counter is new and there are as many counters as allowed.
     TooMany,
-    /// The value would leave the range of `i64`.
+    /// The value would be more than 2^53 - 1 in magnitude.
     Overflow,
 }
 
@@ -47,7 +48,11 @@ impl Counters {
         if !self.values.contains_key(name) && self.values.len() >= max {
             return Err(Refused::TooMany);
         }
-        self.get(name).checked_add(amount).ok_or(Refused::Overflow)
+        let value = self.get(name).checked_add(amount).ok_or(Refused::Overflow)?;
+        if value.unsigned_abs() > crate::message::MAX_SAFE_INTEGER {
+            return Err(Refused::Overflow);
+        }
+        Ok(value)
     }
 
     /// Sets `name` to `value`, as the server confirmed it.

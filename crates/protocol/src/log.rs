@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Counters, RequestId, ServerMessage, ot::Edit};
+use crate::{
+    Counters, RequestId, ServerMessage,
+    ot::{Edit, Shape},
+};
 
 /// One applied change, as the server applied it (positions against the revision before it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,13 +55,13 @@ impl Change {
         }
     }
 
-    /// The text edit, for changes of the text.
-    pub(crate) fn edit(&self) -> Option<Edit> {
+    /// The shape of its text edit, for changes of the text: where it is and how long.
+    pub(crate) fn shape(&self) -> Option<Shape> {
         match self {
             Change::Insert { index, text } => {
-                Some(Edit::Insert { index: *index, text: text.clone() })
+                Some(Shape::Insert { index: *index, len: text.chars().count() })
             }
-            Change::Delete { index, length } => Some(Edit::Delete { index: *index, len: *length }),
+            Change::Delete { index, length } => Some(Shape::Delete { index: *index, len: *length }),
             Change::SetTitle { .. } | Change::IncrementCounter { .. } => None,
         }
     }

@@ -49,6 +49,79 @@ impl Edit {
     }
 }
 
+/// The shape of an edit: where it is and how many code points it covers, without its text.
+/// Carrying an edit past a concurrent one needs only the other's shape, so a room keeps its
+/// history's edits as shapes and never copies their text to transform a late edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Insert { index: usize, len: usize },
+    Delete { index: usize, len: usize },
+}
+
+impl Edit {
+    /// Where the edit is and how many code points it covers.
+    pub fn shape(&self) -> Shape {
+        match self {
+            Edit::Insert { index, text } => Shape::Insert { index: *index, len: chars(text) },
+            Edit::Delete { index, len } => Shape::Delete { index: *index, len: *len },
+        }
+    }
+}
+
+impl Shape {
+    /// How many code points the edit adds (negative: removes).
+    pub fn delta(&self) -> isize {
+        match self {
+            Shape::Insert { len, .. } => *len as isize,
+            Shape::Delete { len, .. } => -(*len as isize),
+        }
+    }
+}
+
+/// What the transform needs of `theirs`: its shape, and how to make it anew at another index
+/// or as the deletes it is cut into. Implemented by [`Edit`] (clients, which apply `theirs'`)
+/// and by [`Shape`] (the room, which only carries its own edit past the others').
+trait Theirs: Clone {
+    fn shape(&self) -> Shape;
+    /// The same insert, at `index`.
+    fn moved(&self, index: usize) -> Self;
+    fn delete(index: usize, len: usize) -> Self;
+}
+
+impl Theirs for Edit {
+    fn shape(&self) -> Shape {
+        Edit::shape(self)
+    }
+
+    fn moved(&self, index: usize) -> Edit {
+        match self {
+            Edit::Insert { text, .. } => Edit::Insert { index, text: text.clone() },
+            Edit::Delete { len, .. } => Edit::Delete { index, len: *len },
+        }
+    }
+
+    fn delete(index: usize, len: usize) -> Edit {
+        Edit::Delete { index, len }
+    }
+}
+
+impl Theirs for Shape {
+    fn shape(&self) -> Shape {
+        *self
+    }
+
+    fn moved(&self, index: usize) -> Shape {
+        match *self {
+            Shape::Insert { len, .. } => Shape::Insert { index, len },
+            Shape::Delete { len, .. } => Shape::Delete { index, len },
+        }
+    }
+
+    fn delete(index: usize, len: usize) -> Shape {
+        Shape::Delete { index, len }
+    }
+}
+
 /// Transforms two concurrent edit sequences against each other (see the module docs).
 ///
 /// Iterative and quadratic at worst: `theirs` is taken one edit at a time, and each edit is
@@ -64,11 +137,17 @@ pub fn transform(ours: &[Edit], theirs: &[Edit]) -> (Vec<Edit>, Vec<Edit>) {
     (ours, theirs_after)
 }
 
+/// `ours` carried past a concurrent edit of which only the shape is known: the first half of
+/// [`transform`], for the room, which has no use for the other half.
+pub fn carry(ours: &[Edit], theirs: Shape) -> Vec<Edit> {
+    past_one(ours, &theirs).0
+}
+
 /// `ours` carried past the single edit `theirs`, and `theirs` carried past all of `ours`.
 ///
 /// `theirs` is held as pieces: one insert (inserts never split), or deletes (a delete is cut
 /// only by an insert, and only into deletes), so every step below transforms single edits.
-fn past_one(ours: &[Edit], theirs: &Edit) -> (Vec<Edit>, Vec<Edit>) {
+fn past_one<T: Theirs>(ours: &[Edit], theirs: &T) -> (Vec<Edit>, Vec<T>) {
     let mut ours_after = Vec::with_capacity(ours.len() + 1);
     let mut pieces = vec![theirs.clone()];
     for edit in ours {
@@ -120,59 +199,66 @@ fn past_one(ours: &[Edit], theirs: &Edit) -> (Vec<Edit>, Vec<Edit>) {
     (ours_after, pieces)
 }
 
-fn transform_one(ours: &Edit, theirs: &Edit) -> (Vec<Edit>, Vec<Edit>) {
+fn transform_one<T: Theirs>(ours: &Edit, theirs: &T) -> (Vec<Edit>, Vec<T>) {
     use Edit::{Delete, Insert};
-    match (ours, theirs) {
-        (Insert { index: a, text: s }, Insert { index: b, text: t }) => {
-            if a <= b {
-                (vec![ours.clone()], vec![Insert { index: b + chars(s), text: t.clone() }])
+    match (ours, theirs.shape()) {
+        (Insert { index: a, text: s }, Shape::Insert { index: b, len: n }) => {
+            if *a <= b {
+                (vec![ours.clone()], vec![theirs.moved(b + chars(s))])
             } else {
-                (vec![Insert { index: a + chars(t), text: s.clone() }], vec![theirs.clone()])
+                (vec![Insert { index: a + n, text: s.clone() }], vec![theirs.clone()])
             }
         }
-        (Insert { index: a, text: s }, Delete { index: b, len: k }) => {
-            let (ours, theirs) = insert_vs_delete(*a, s, *b, *k);
-            (vec![ours], theirs)
+        (Insert { index: a, text: s }, Shape::Delete { index: b, len: k }) => {
+            let n = chars(s);
+            if *a <= b {
+                (vec![ours.clone()], vec![T::delete(b + n, k)])
+            } else if *a >= b + k {
+                (vec![Insert { index: a - k, text: s.clone() }], vec![theirs.clone()])
+            } else {
+                // The insert lands inside the deleted range and survives; the delete goes
+                // around it.
+                let before = a - b;
+                let around = vec![T::delete(b, before), T::delete(b + n, k - before)];
+                (vec![Insert { index: b, text: s.clone() }], around)
+            }
         }
-        (Delete { index: a, len: k }, Insert { index: b, text: t }) => {
-            let (theirs, ours) = insert_vs_delete(*b, t, *a, *k);
-            (ours, vec![theirs])
+        (Delete { index: a, len: k }, Shape::Insert { index: b, len: n }) => {
+            if b <= *a {
+                (vec![Delete { index: a + n, len: *k }], vec![theirs.clone()])
+            } else if b >= a + k {
+                (vec![ours.clone()], vec![theirs.moved(b - k)])
+            } else {
+                // Their insert lands inside our deleted range and survives; we go around it.
+                let before = b - a;
+                let around = vec![
+                    Delete { index: *a, len: before },
+                    Delete { index: a + n, len: k - before },
+                ];
+                (around, vec![theirs.moved(*a)])
+            }
         }
-        (Delete { index: a, len: k }, Delete { index: b, len: m }) => {
-            (delete_after(*a, *k, *b, *m), delete_after(*b, *m, *a, *k))
+        (Delete { index: a, len: k }, Shape::Delete { index: b, len: m }) => {
+            let theirs_after = delete_after(b, m, *a, *k).map(|(index, len)| T::delete(index, len));
+            let ours_after = delete_after(*a, *k, b, m).map(|(index, len)| Delete { index, len });
+            (ours_after.into_iter().collect(), theirs_after.into_iter().collect())
         }
-    }
-}
-
-/// An insert of `s` at `a` and a concurrent delete of `k` at `b`: returns the insert to apply
-/// after the delete, and the delete (possibly in two parts) to apply after the insert.
-fn insert_vs_delete(a: usize, s: &str, b: usize, k: usize) -> (Edit, Vec<Edit>) {
-    let n = chars(s);
-    if a <= b {
-        (Edit::Insert { index: a, text: s.to_owned() }, vec![Edit::Delete { index: b + n, len: k }])
-    } else if a >= b + k {
-        (Edit::Insert { index: a - k, text: s.to_owned() }, vec![Edit::Delete { index: b, len: k }])
-    } else {
-        // The insert lands inside the deleted range and survives; the delete goes around it.
-        let before = a - b;
-        (
-            Edit::Insert { index: b, text: s.to_owned() },
-            vec![
-                Edit::Delete { index: b, len: before },
-                Edit::Delete { index: b + n, len: k - before },
-            ],
-        )
     }
 }
 
 /// The delete of `len` at `index`, to apply after a concurrent delete of `other_len` at
-/// `other`: what the other did not already delete, shifted. Empty if nothing is left.
-fn delete_after(index: usize, len: usize, other: usize, other_len: usize) -> Vec<Edit> {
+/// `other`: what the other did not already delete, shifted. `None` if nothing is left.
+fn delete_after(
+    index: usize,
+    len: usize,
+    other: usize,
+    other_len: usize,
+) -> Option<(usize, usize)> {
     let overlap = index.max(other)..(index + len).min(other + other_len);
     let overlap = overlap.end.saturating_sub(overlap.start);
     let removed_before = other_len.min(index.saturating_sub(other));
     let len = len - overlap;
-    if len == 0 { Vec::new() } else { vec![Edit::Delete { index: index - removed_before, len }] }
+    (len > 0).then(|| (index - removed_before, len))
 }
 
 fn chars(s: &str) -> usize {

@@ -108,6 +108,15 @@ pub struct Footprint {
     pub requests: usize,
 }
 
+/// A change in the history, with what transforming a late edit past it needs: its edit's
+/// shape (no text to copy) and the length of the text before it.
+#[derive(Debug)]
+struct Applied {
+    logged: Logged,
+    shape: Option<crate::ot::Shape>,
+    len_before: usize,
+}
+
 /// A message for every client of the document except `except`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Broadcast {
@@ -133,7 +142,7 @@ pub struct Room {
     title: String,
     revision: u64,
     /// The changes of the last revisions, the newest last (its revision is `revision`).
-    history: VecDeque<Logged>,
+    history: VecDeque<Applied>,
     /// The bytes of text the history holds, kept under [`Limits::max_history_bytes`].
     history_bytes: usize,
     counters: Counters,
@@ -175,6 +184,12 @@ impl Room {
         self.revision
     }
 
+    /// The oldest revision the history reaches back to: an edit made at it or later can be
+    /// transformed, and a client that saw it can resume.
+    pub fn oldest_revision(&self) -> u64 {
+        self.revision - self.history.len() as u64
+    }
+
     /// The text now.
     pub fn text(&self) -> String {
         self.text.to_string()
@@ -187,6 +202,12 @@ impl Room {
 
     pub fn is_empty(&self) -> bool {
         self.text.len() == 0
+    }
+
+    /// About how many bytes a welcome to this room takes: its text and title in UTF-8, and a
+    /// little for the rest (users and counters are bounded in number and size).
+    pub fn welcome_bytes(&self) -> usize {
+        self.text.len_bytes() + self.title.len() + 256 * (self.members.len() + self.counters.len())
     }
 
     pub fn title(&self) -> &str {

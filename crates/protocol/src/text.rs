@@ -39,6 +39,11 @@ impl Text {
         self.rga.len()
     }
 
+    /// Number of bytes in UTF-8.
+    pub(crate) fn len_bytes(&self) -> usize {
+        self.rga.len_bytes()
+    }
+
     /// Number of runs the RGA stores: memory grows with this.
     pub(crate) fn runs(&self) -> usize {
         self.rga.span_count()

@@ -205,6 +205,11 @@ impl App {
             Err((Refused::ShuttingDown, _)) => {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
             }
+            Err((Refused::Busy, _)) => {
+                self.metrics.refused("busy");
+                let message = "the server is busy sending to its clients; try again later\n";
+                return plain(StatusCode::SERVICE_UNAVAILABLE, message);
+            }
             Err((Refused::TooManyDocuments, _)) => {
                 self.metrics.refused("documents");
                 let message =

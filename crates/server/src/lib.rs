@@ -157,6 +157,8 @@ enum Refused {
     Unavailable(LoadError),
     /// `max_documents` are loaded and this is not one of them.
     TooManyDocuments,
+    /// The connections' queues hold so much that this welcome would pass their bound.
+    Busy,
 }
 
 /// A running server.
@@ -302,7 +304,7 @@ impl App {
                             match admitted {
                                 Ok(ticket) => app.serve_http(TokioIo::new(stream), peer, Arc::new(ticket)).await,
                                 Err(busy) => {
-                                    tracing::info!(%peer, ?busy, "connection refused");
+                                    tracing::debug!(%peer, ?busy, "connection refused");
                                     app.metrics.refused(busy.reason());
                                     app.refuse_http(stream, busy).await;
                                 }
@@ -369,6 +371,18 @@ impl App {
         }
         let connection = self.pool.register();
         let seat = Seat { connection: connection.id().0, read_only: grant.read_only };
+        // A welcome holds the whole text: it takes room in the outbox like a frame's reply
+        // (joins wait while the outbox is full), and must fit the bound on what all the
+        // connections may have queued.
+        let size = self
+            .with_room(doc, |slot| slot.room.welcome_bytes())
+            .await
+            .map_err(Refused::Unavailable)?;
+        let queued = self.pool.queued_bytes();
+        if queued.saturating_add(size) > self.config.transport.total_queue_bytes {
+            return Err(Refused::Busy);
+        }
+        let permit = self.outbox.reserve(size).await;
         let seated = self
             .with_room(doc, |slot| {
                 let now = self.now();
@@ -380,7 +394,7 @@ impl App {
                     Some(reply) => reply,
                     None => slot.room.join(client, seat, now)?,
                 };
-                self.dispatch(slot, client, reply);
+                self.dispatch_frame(slot, client, reply, Some(permit));
                 Ok::<_, tandem_protocol::Error>(())
             })
             .await

@@ -46,6 +46,10 @@ struct Args {
     /// with 1009.
     #[arg(long, env = "TANDEM_MAX_MESSAGE_BYTES", default_value_t = defaults().transport.max_message_bytes)]
     max_message_bytes: usize,
+    /// Bytes of outgoing messages that may wait for all connections together; past it, the
+    /// client whose message does not fit is disconnected, and a new one refused with 503.
+    #[arg(long, env = "TANDEM_MAX_QUEUED_BYTES", default_value_t = defaults().transport.total_queue_bytes)]
+    max_queued_bytes: usize,
     /// How long a client may take to send its HTTP request head (a WebSocket upgrade
     /// included) before it is disconnected.
     #[arg(long, env = "TANDEM_HANDSHAKE_TIMEOUT", default_value_t = Span(defaults().handshake_timeout))]
@@ -65,7 +69,8 @@ struct Args {
     /// Messages a connection may send per second; more get a `rate_limited` error.
     #[arg(long, env = "TANDEM_MESSAGE_RATE", default_value_t = defaults().message_rate)]
     message_rate: NonZeroU32,
-    /// Messages a connection may send at once above its rate.
+    /// Messages a connection may send at once: the size of its bucket, which refills at the
+    /// rate.
     #[arg(long, env = "TANDEM_MESSAGE_BURST", default_value_t = defaults().message_burst)]
     message_burst: NonZeroU32,
     /// A file holding the secret that signs tokens (at least 16 bytes). With a secret, every
@@ -171,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat_interval: args.heartbeat_interval.0,
         heartbeat_timeout: args.heartbeat_timeout.0,
         max_message_bytes: args.max_message_bytes,
+        total_queue_bytes: args.max_queued_bytes,
         ..defaults().transport
     };
     let config = Config {
@@ -226,5 +232,46 @@ async fn shutdown_signal() -> std::io::Result<()> {
     tokio::select! {
         result = tokio::signal::ctrl_c() => result,
         _ = terminate.recv() => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Args;
+
+    /// Options that have no default on purpose: a secret, and a list that is empty unless given.
+    const NO_DEFAULT: &[&str] =
+        &["auth_secret_file", "auth_secret", "allowed_origins", "in_memory"];
+
+    #[test]
+    fn every_option_has_an_environment_variable_and_shows_its_default() {
+        let command = Args::command();
+        let mut checked = 0;
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.get_long().is_none() || matches!(id, "help" | "version") {
+                continue;
+            }
+            let env = arg.get_env().and_then(|env| env.to_str()).unwrap_or_default();
+            assert!(env.starts_with("TANDEM_"), "--{id} has no TANDEM_ variable");
+            assert!(
+                NO_DEFAULT.contains(&id) || !arg.get_default_values().is_empty(),
+                "--{id} shows no default"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} options seen");
+    }
+
+    #[test]
+    fn the_defaults_shown_are_the_servers() {
+        let args = Args::try_parse_from(["tandem"]).expect("parses with no arguments");
+        let defaults = super::defaults();
+        assert_eq!(args.heartbeat_timeout.0, defaults.transport.heartbeat_timeout);
+        assert_eq!(args.max_queued_bytes, defaults.transport.total_queue_bytes);
+        assert_eq!(args.handshake_timeout.0, defaults.handshake_timeout);
+        assert_eq!(args.message_burst, defaults.message_burst);
     }
 }

@@ -176,12 +176,11 @@ impl App {
             return;
         }
         let revision = slot.room.revision();
-        // The log keeps a history's worth of changes behind each snapshot, for clients that
-        // come back from before it.
-        let keep = self.config.limits.max_history as u64;
+        // The log keeps what the room's history holds behind each snapshot (at most 1,000
+        // changes and 16 MiB of their text), for clients that come back from before it.
         let snapshot = (revision >= slot.snapshot_at + SNAPSHOT_EVERY).then(|| {
             slot.snapshot_at = revision;
-            (slot.room.snapshot(), revision.saturating_sub(keep))
+            (slot.room.snapshot(), slot.room.oldest_revision())
         });
         slot.empty_since =
             if slot.room.clients() == 0 { slot.empty_since.or(Some(self.now())) } else { None };

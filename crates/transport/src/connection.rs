@@ -116,16 +116,24 @@ impl Connection {
         let (mut sink, mut stream) = socket.split();
         let (close_sender, mut close_receiver) = oneshot::channel::<Option<CloseFrame>>();
         let queue = Arc::clone(&self.shared);
+        // A message that cannot be written for this long (the client reads nothing) ends the
+        // connection, so that it cannot hold its queue's memory for ever.
+        let stall = self.pool.inner.config.heartbeat_timeout;
         let writer = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     message = receiver.recv() => match message {
                         Some(message) => {
-                            let len = message.len();
-                            let sent = sink.send(message).await;
-                            queue.queued_bytes.fetch_sub(len, Ordering::SeqCst);
-                            if sent.is_err() {
-                                return;
+                            let len = message.len() as isize;
+                            let sent = tokio::time::timeout(stall, sink.send(message)).await;
+                            queue.count(-len);
+                            match sent {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => return,
+                                Err(_) => {
+                                    queue.stalled();
+                                    return;
+                                }
                             }
                         }
                         None => return,
@@ -185,5 +193,8 @@ fn closed_by(error: tungstenite::Error) -> Closed {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.pool.unregister(self.shared.id);
+        // Nothing more gets in (the queue's receiver is gone); what waited is freed.
+        self.receiver.take();
+        self.shared.forget_queued();
     }
 }

@@ -32,13 +32,19 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 pub struct Config {
     /// How often every connection is pinged.
     pub heartbeat_interval: Duration,
-    /// How long a connection may stay silent before the reaper closes it.
+    /// How long a connection may stay silent before the reaper closes it, and how long a
+    /// message may take to be written to it before it is closed as a slow consumer.
     pub heartbeat_timeout: Duration,
     /// How many outgoing messages may wait for a slow client before it is disconnected.
     pub queue_capacity: usize,
     /// How many bytes of outgoing messages may wait for a slow client before it is
-    /// disconnected (one message of any size is always let in to an empty queue).
+    /// disconnected (one message of any size is let in to an empty queue, within
+    /// `total_queue_bytes`).
     pub queue_bytes: usize,
+    /// How many bytes of outgoing messages may wait in all the queues together: past it, a
+    /// message that does not fit closes its connection as a slow consumer, so that clients
+    /// that do not read cannot together hold more memory than this.
+    pub total_queue_bytes: usize,
     /// The largest incoming message; a larger one closes the connection with code 1009.
     pub max_message_bytes: usize,
 }
@@ -50,6 +56,7 @@ impl Default for Config {
             heartbeat_timeout: Duration::from_secs(45),
             queue_capacity: 1024,
             queue_bytes: 16 << 20,
+            total_queue_bytes: 1 << 30,
             max_message_bytes: 1 << 20,
         }
     }

@@ -38,6 +38,8 @@ pub struct Pool {
 pub(crate) struct Inner {
     pub(crate) config: Config,
     connections: DashMap<ConnectionId, Arc<Shared>>,
+    /// Bytes waiting in every queue together.
+    pub(crate) queued_bytes: Arc<AtomicUsize>,
     next_id: AtomicU64,
     epoch: Instant,
     shutdown: watch::Sender<bool>,
@@ -49,8 +51,11 @@ pub(crate) struct Shared {
     pub(crate) id: ConnectionId,
     outgoing: mpsc::Sender<Message>,
     /// Bytes of the messages waiting in `outgoing`, and how many may wait.
-    pub(crate) queued_bytes: AtomicUsize,
+    queued_bytes: AtomicUsize,
     max_queued_bytes: usize,
+    /// Bytes waiting in all the pool's queues, and how many may wait.
+    total_bytes: Arc<AtomicUsize>,
+    max_total_bytes: usize,
     /// Milliseconds since the pool's epoch when the client was last heard from.
     pub(crate) last_seen: AtomicU64,
     /// Why the connection was asked to close, and the signal to do so.
@@ -76,15 +81,18 @@ impl Shared {
     /// Queues a message, disconnecting the client if its queue is full.
     fn deliver(&self, message: Message) -> bool {
         // One message of any size gets into an empty queue; past that, the bytes are bounded.
+        // Every queue's bytes together are bounded too.
         let len = message.len();
         let queued = self.queued_bytes.load(Ordering::SeqCst);
-        if queued == 0 || queued.saturating_add(len) <= self.max_queued_bytes {
+        let total = self.total_bytes.load(Ordering::SeqCst);
+        let fits = queued == 0 || queued.saturating_add(len) <= self.max_queued_bytes;
+        if fits && total.saturating_add(len) <= self.max_total_bytes {
             // Counted before it can be sent, so the writer's subtraction never comes first.
-            self.queued_bytes.fetch_add(len, Ordering::SeqCst);
+            self.count(len as isize);
             match self.outgoing.try_send(message) {
                 Ok(()) => return true,
                 Err(error) => {
-                    self.queued_bytes.fetch_sub(len, Ordering::SeqCst);
+                    self.count(-(len as isize));
                     if matches!(error, mpsc::error::TrySendError::Closed(_)) {
                         return false;
                     }
@@ -92,10 +100,41 @@ impl Shared {
             }
         }
         if self.request_close(Closed::SlowConsumer) {
-            tracing::warn!(connection = %self.id, "outgoing queue full; disconnecting");
+            tracing::debug!(connection = %self.id, "outgoing queue full; disconnecting");
         }
         false
     }
+
+    /// Adds `bytes` (or takes them off, when negative) to this queue's count and the pool's.
+    /// Taking off never goes below zero: a send that fails while the connection is dropped
+    /// may take off what [`Shared::forget_queued`] already did.
+    pub(crate) fn count(&self, bytes: isize) {
+        let magnitude = bytes.unsigned_abs();
+        if bytes >= 0 {
+            self.queued_bytes.fetch_add(magnitude, Ordering::SeqCst);
+            self.total_bytes.fetch_add(magnitude, Ordering::SeqCst);
+        } else {
+            take_off(&self.queued_bytes, magnitude);
+            take_off(&self.total_bytes, magnitude);
+        }
+    }
+
+    /// Takes whatever is still queued off the pool's count, when the connection is gone.
+    pub(crate) fn forget_queued(&self) {
+        let left = self.queued_bytes.swap(0, Ordering::SeqCst);
+        take_off(&self.total_bytes, left);
+    }
+
+    /// Asks the connection to close as a slow consumer (its writer could not send in time).
+    pub(crate) fn stalled(&self) {
+        self.request_close(Closed::SlowConsumer);
+    }
+}
+
+/// Subtracts `bytes` from `count`, stopping at zero.
+fn take_off(count: &AtomicUsize, bytes: usize) {
+    let _ = count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| Some(now.saturating_sub(bytes)));
 }
 
 impl Pool {
@@ -104,6 +143,7 @@ impl Pool {
         let inner = Inner {
             config,
             connections: DashMap::new(),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
             next_id: AtomicU64::new(1),
             epoch: Instant::now(),
             shutdown,
@@ -127,6 +167,8 @@ impl Pool {
             outgoing,
             queued_bytes: AtomicUsize::new(0),
             max_queued_bytes: config.queue_bytes,
+            total_bytes: Arc::clone(&self.inner.queued_bytes),
+            max_total_bytes: config.total_queue_bytes,
             last_seen: AtomicU64::new(self.now_ms()),
             close_reason: Mutex::new(None),
             close: Notify::new(),
@@ -143,6 +185,11 @@ impl Pool {
     /// Number of live connections.
     pub fn connections(&self) -> usize {
         self.inner.connections.len()
+    }
+
+    /// Bytes of outgoing messages waiting in all the queues together.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued_bytes.load(Ordering::SeqCst)
     }
 
     /// Starts the keepalive task: a ping to every connection each heartbeat interval, and the

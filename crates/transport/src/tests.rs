@@ -228,3 +228,52 @@ fn an_upgrade_is_checked_and_answered_with_the_rfc_accept_key() {
     let old = [upgrade[0], upgrade[1], ("sec-websocket-version", "8"), upgrade[3]];
     assert_eq!(upgrade::accept_key(&headers(&old)), Err(Error::UnsupportedVersion));
 }
+
+#[tokio::test]
+async fn the_queues_together_are_bounded_too() {
+    // Each queue may hold 64 KiB, but all of them together only 48 KiB.
+    let pool = Pool::new(Config { queue_bytes: 64 << 10, total_queue_bytes: 48 << 10, ..config() });
+    let (ada, _ada_end, _, ada_task) = connect(&pool, 64).await;
+    let (bob, _bob_end, _, bob_task) = connect(&pool, 64).await;
+    let big = || Message::text("x".repeat(20 << 10));
+    // Neither reads; their writers hold at most one message each in flight.
+    let mut sent = 0;
+    let refused = loop {
+        if !ada.send(big()) {
+            break ada_task;
+        }
+        if !bob.send(big()) {
+            break bob_task;
+        }
+        sent += 1;
+        assert!(sent < 100, "the total never filled");
+        assert!(pool.queued_bytes() <= 48 << 10, "{} bytes queued", pool.queued_bytes());
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(ended(refused).await, Closed::SlowConsumer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_the_client_does_not_take_in_time_closes_the_connection() {
+    let pool = Pool::new(Config {
+        heartbeat_interval: Duration::from_secs(60),
+        heartbeat_timeout: Duration::from_secs(5),
+        ..config()
+    });
+    let (handle, mut ada, _, task) = connect(&pool, 64).await;
+    let started = tokio::time::Instant::now();
+    // Ada keeps talking, so she is not silent, but reads nothing: the big message stalls.
+    assert!(handle.send(Message::text("x".repeat(4096))));
+    let talk = tokio::spawn(async move {
+        loop {
+            if ada.send(Message::text("still here")).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    assert_eq!(ended(task).await, Closed::SlowConsumer);
+    assert!(started.elapsed() >= Duration::from_secs(5), "closed before the timeout");
+    assert_eq!(pool.queued_bytes(), 0, "what waited is freed");
+    talk.abort();
+}

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::{Room, check_field};
+use super::{Applied, Room, check_field};
 use crate::{
     Change, Error, ErrorCode, LastRequest, Logged, Reply, RequestId, ServerMessage, counters,
-    ot::{Edit, transform},
+    ot::{Edit, carry},
 };
 
 impl Room {
@@ -55,7 +55,7 @@ impl Room {
     ) -> Result<Reply, Error> {
         check_field("title", &title, self.limits.max_field_chars)?;
         self.title.clone_from(&title);
-        self.commit(client, id.clone(), false, Change::SetTitle { title });
+        self.commit(client, id.clone(), false, Change::SetTitle { title }, self.text.len());
         Ok(self.changed(client, id, now))
     }
 
@@ -79,7 +79,8 @@ impl Room {
             };
             Error::refused(ErrorCode::TooLarge, message)
         })?;
-        self.commit(client, id.clone(), false, Change::IncrementCounter { name, amount, value });
+        let change = Change::IncrementCounter { name, amount, value };
+        self.commit(client, id.clone(), false, change, self.text.len());
         Ok(self.changed(client, id, now))
     }
 
@@ -93,7 +94,7 @@ impl Room {
         edit: Edit,
         now: Duration,
     ) -> Result<Reply, Error> {
-        let oldest = self.revision - self.history.len() as u64;
+        let oldest = self.oldest_revision();
         if revision > self.revision {
             let message =
                 format!("revision {revision} is ahead of the document's {}", self.revision);
@@ -105,11 +106,9 @@ impl Room {
             return Err(Error::refused(ErrorCode::StaleRevision, message));
         }
         let since = (revision - oldest) as usize;
-        let concurrent: Vec<Edit> =
-            self.history.iter().skip(since).filter_map(|entry| entry.change.edit()).collect();
-        let len_then =
-            concurrent.iter().fold(self.text.len() as isize, |len, edit| len - edit.delta());
-        let len_then = len_then.max(0) as usize;
+        let concurrent = self.history.range(since..);
+        // The length of the text at `revision`: before the first change after it.
+        let len_then = self.history.get(since).map_or(self.text.len(), |entry| entry.len_before);
         if !edit.fits(len_then) {
             let (start, end) = match &edit {
                 Edit::Insert { index, .. } => (*index, *index),
@@ -121,8 +120,8 @@ impl Room {
             return Err(Error::refused(ErrorCode::OutOfRange, message));
         }
         let mut edits = vec![edit];
-        for other in &concurrent {
-            edits = transform(&edits, std::slice::from_ref(other)).0;
+        for other in concurrent.filter_map(|entry| entry.shape) {
+            edits = carry(&edits, other);
             if edits.len() > self.limits.max_pieces {
                 let message = format!(
                     "revision {revision} is too far behind: concurrent edits cut this one into more than {} pieces",
@@ -141,9 +140,10 @@ impl Room {
             len = (len as isize + edit.delta()) as usize;
         }
         for (piece, edit) in edits.into_iter().enumerate() {
+            let len_before = self.text.len();
             self.apply_edit(&edit)
                 .map_err(|error| Error::refused(ErrorCode::OutOfRange, error.to_string()))?;
-            self.commit(client, id.clone(), piece > 0, Change::from_edit(&edit));
+            self.commit(client, id.clone(), piece > 0, Change::from_edit(&edit), len_before);
         }
         Ok(self.changed(client, id, now))
     }
@@ -156,13 +156,15 @@ impl Room {
         }
     }
 
-    /// Records an applied change as the next revision, and returns that revision.
+    /// Records an applied change as the next revision (the text was `len_before` long before
+    /// it), and returns that revision.
     pub(super) fn commit(
         &mut self,
         author: &str,
         request: Option<RequestId>,
         continued: bool,
         change: Change,
+        len_before: usize,
     ) -> u64 {
         self.revision += 1;
         if let Change::IncrementCounter { name, value, .. } = &change {
@@ -180,7 +182,7 @@ impl Room {
                 LastRequest { id: id.clone(), revision: entry.revision, value: entry.value() };
             self.requests.insert(entry.author.clone(), last);
         }
-        self.remember(entry.clone());
+        self.remember(entry.clone(), len_before);
         self.logged.push(entry);
         self.revision
     }
@@ -190,18 +192,19 @@ impl Room {
     /// [`super::Limits::max_history_bytes`] of text. Each time the history has moved a whole
     /// window on, the clients' last requests older than it are forgotten: a client resuming
     /// from inside the window has heard their acks.
-    pub(super) fn remember(&mut self, entry: Logged) {
-        self.history_bytes += entry.change.text_bytes();
-        self.history.push_back(entry);
+    pub(super) fn remember(&mut self, logged: Logged, len_before: usize) {
+        self.history_bytes += logged.change.text_bytes();
+        let shape = logged.change.shape();
+        self.history.push_back(Applied { logged, shape, len_before });
         while self.history.len() > self.limits.max_history.max(1)
             || (self.history_bytes > self.limits.max_history_bytes && self.history.len() > 1)
         {
             if let Some(dropped) = self.history.pop_front() {
-                self.history_bytes -= dropped.change.text_bytes();
+                self.history_bytes -= dropped.logged.change.text_bytes();
             }
         }
         if self.revision.is_multiple_of(self.limits.max_history.max(1) as u64) {
-            let oldest = self.revision - self.history.len() as u64;
+            let oldest = self.oldest_revision();
             self.requests.retain(|_, last| last.revision > oldest);
         }
     }

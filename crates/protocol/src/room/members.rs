@@ -87,7 +87,7 @@ impl Room {
         since: u64,
         now: Duration,
     ) -> Result<Option<Reply>, Error> {
-        let oldest = self.revision - self.history.len() as u64;
+        let oldest = self.oldest_revision();
         if since < oldest || since > self.revision {
             return if self.members.contains_key(client) {
                 Err(Error::Taken { client: client.to_owned() })
@@ -103,7 +103,12 @@ impl Room {
             head: self.revision,
             users,
         };
-        let missed: Vec<&Logged> = self.history.iter().skip((since - oldest) as usize).collect();
+        let missed: Vec<&Logged> = self
+            .history
+            .iter()
+            .skip((since - oldest) as usize)
+            .map(|entry| &entry.logged)
+            .collect();
         let mut to_sender = vec![resumed];
         for (at, entry) in missed.iter().enumerate() {
             if entry.author != client {
@@ -168,6 +173,11 @@ impl Room {
         column: usize,
         now: Duration,
     ) -> Result<Reply, Error> {
+        let max = crate::message::MAX_SAFE_INTEGER;
+        if line as u64 > max || column as u64 > max {
+            let message = format!("line and column are at most {max}");
+            return Err(Error::refused(ErrorCode::InvalidMessage, message));
+        }
         let moved = self.presence.move_cursor(&self.id, client, Cursor::new(line, column), now);
         moved.map_err(|error| Error::refused(ErrorCode::InvalidMessage, error.to_string()))?;
         Ok(Reply::to_others(self.presence_of(client, now)))

@@ -32,8 +32,16 @@ impl Room {
         let consecutive = covered.windows(2).all(|pair| pair[1].revision == pair[0].revision + 1);
         if consecutive && covered.last().is_some_and(|last| last.revision == room.revision) {
             let skip = covered.len().saturating_sub(room.limits.max_history);
-            for entry in covered.into_iter().skip(skip) {
-                room.remember(entry);
+            let covered: Vec<Logged> = covered.into_iter().skip(skip).collect();
+            // The lengths before each, worked back from the snapshot's text.
+            let mut len = room.text.len() as isize;
+            let mut before = vec![0; covered.len()];
+            for (at, entry) in covered.iter().enumerate().rev() {
+                len -= entry.change.shape().map_or(0, |shape| shape.delta());
+                before[at] = len.max(0) as usize;
+            }
+            for (entry, len_before) in covered.into_iter().zip(before) {
+                room.remember(entry, len_before);
             }
         }
         for entry in log {
@@ -60,17 +68,19 @@ impl Room {
     /// Applies a logged change again, as it was applied the first time.
     fn replay(&mut self, entry: Logged) -> Result<(), Error> {
         let revision = entry.revision;
-        match &entry.change {
-            Change::SetTitle { title } => self.title.clone_from(title),
-            Change::IncrementCounter { .. } => {}
-            change => {
-                if let Some(edit) = change.edit() {
-                    self.apply_edit(&edit).map_err(|source| Error::Invalid { revision, source })?;
-                }
+        let len_before = self.text.len();
+        let applied = match &entry.change {
+            Change::Insert { index, text } => self.text.insert(*index, text),
+            Change::Delete { index, length } => self.text.delete(*index, *length),
+            Change::SetTitle { title } => {
+                self.title.clone_from(title);
+                Ok(())
             }
-        }
+            Change::IncrementCounter { .. } => Ok(()),
+        };
+        applied.map_err(|source| Error::Invalid { revision, source })?;
         let Logged { author, request, continued, change, .. } = entry;
-        self.commit(&author, request, continued, change);
+        self.commit(&author, request, continued, change, len_before);
         Ok(())
     }
 }

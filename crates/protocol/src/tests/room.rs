@@ -196,6 +196,14 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
         (r##"{"type": "presence_update", "color": "#12345"}"##, ErrorCode::InvalidMessage),
         (r#"{"type": "ping", "id": "nine chars"}"#, ErrorCode::TooLarge),
         (r##"{"type": "presence_update", "color": "#abcdeg"}"##, ErrorCode::InvalidMessage),
+        (
+            r#"{"type": "cursor_move", "line": 9007199254740992, "column": 0}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type": "cursor_move", "line": 0, "column": 9007199254740992}"#,
+            ErrorCode::InvalidMessage,
+        ),
     ];
     for (frame, code) in cases {
         let reply = room.handle("ada", frame, secs(1));
@@ -261,15 +269,21 @@ fn users_go_idle_after_the_threshold_and_come_back_on_activity() {
 fn counters_at_the_extremes_agree_between_client_and_server() {
     let mut room = room();
     let mut ada = join(&mut room, "ada");
-    act(&mut room, &mut ada, |c| c.increment_counter("n", i64::MAX));
-    let over = ada.increment_counter("n", i64::MAX).expect("sent at once");
-    let refused = ada.receive(send(&mut room, "ada", &over).to_sender[0].clone());
-    assert!(
-        matches!(refused, Err(crate::Error::Rejected { code: ErrorCode::TooLarge, .. })),
-        "{refused:?}"
-    );
+    // Counters stay within the safe integers, which every JSON reader holds exactly.
+    let max = (1i64 << 53) - 1;
+    act(&mut room, &mut ada, |c| c.increment_counter("n", max));
+    for over in [1, i64::MAX] {
+        let over = ada.increment_counter("n", over).expect("sent at once");
+        let refused = ada.receive(send(&mut room, "ada", &over).to_sender[0].clone());
+        assert!(
+            matches!(refused, Err(crate::Error::Rejected { code: ErrorCode::TooLarge, .. })),
+            "{refused:?}"
+        );
+    }
     act(&mut room, &mut ada, |c| c.increment_counter("n", -1));
-    assert_eq!((ada.counter("n"), room.counter("n")), (i64::MAX - 1, i64::MAX - 1));
+    assert_eq!((ada.counter("n"), room.counter("n")), (max - 1, max - 1));
+    act(&mut room, &mut ada, |c| c.increment_counter("n", -2 * max + 1));
+    assert_eq!(room.counter("n"), -max);
 }
 
 #[test]
@@ -489,7 +503,8 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
 fn a_counter_never_overflows_so_snapshot_and_log_agree() {
     let mut room = room();
     let mut ada = join(&mut room, "ada");
-    act(&mut room, &mut ada, |c| c.increment_counter("n", i64::MAX));
+    let max = (1i64 << 53) - 1;
+    act(&mut room, &mut ada, |c| c.increment_counter("n", max));
     let reply = room.handle(
         "ada",
         &format!(r#"{{"type": "increment_counter", "name": "n", "amount": {}}}"#, i64::MAX),
@@ -498,7 +513,7 @@ fn a_counter_never_overflows_so_snapshot_and_log_agree() {
     assert_eq!(error_code(&reply).0, ErrorCode::TooLarge);
     let snapshot = room.snapshot();
     let mut log = Vec::new();
-    log.extend(act(&mut room, &mut ada, |c| c.increment_counter("n", -i64::MAX)).logged);
+    log.extend(act(&mut room, &mut ada, |c| c.increment_counter("n", -max)).logged);
     let restored =
         Room::restore("notes", Limits::default(), IDLE, Some(snapshot), log).expect("restores");
     let welcome = |room: &mut Room| {

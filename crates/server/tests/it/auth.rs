@@ -7,11 +7,9 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use tandem_protocol::{ErrorCode, ServerMessage};
 use tandem_server::auth::{Access, Claims, Secret};
-use tokio_tungstenite::tungstenite::{
-    self, client::IntoClientRequest, http::HeaderValue, protocol::frame::coding::CloseCode,
-};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::support::{Client, TestServer, within};
+use crate::support::{Client, TestServer, upgrade_status};
 
 const SECRET: &[u8] = b"a secret of more than sixteen bytes";
 /// Far in the future, in seconds since the Unix epoch (the year 2100).
@@ -27,20 +25,6 @@ async fn secured() -> TestServer {
 }
 
 /// The HTTP status an upgrade to `path` gets (101 if it is accepted), with extra headers.
-async fn upgrade_status(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut request =
-        format!("ws://{}{path}", server.addr()).into_client_request().expect("a request");
-    for (name, value) in headers {
-        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("a name");
-        request.headers_mut().insert(name, HeaderValue::from_str(value).expect("a value"));
-    }
-    match within(tokio_tungstenite::connect_async(request)).await {
-        Ok(_) => 101,
-        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("expected an HTTP answer, got {other}"),
-    }
-}
-
 #[tokio::test]
 async fn a_websocket_needs_a_valid_token_for_its_document() {
     let server = secured().await;

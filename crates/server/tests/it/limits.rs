@@ -11,7 +11,7 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::support::{Client, TestServer, tcp_from, within};
+use crate::support::{Client, TestServer, tcp_from, upgrade_status, within};
 
 fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("not zero")
@@ -199,5 +199,23 @@ async fn messages_over_the_rate_are_refused_and_a_flood_is_closed_with_1008() {
     bob.send_text(r#"{"type":"ping","id":7}"#).await;
     let pong = bob.until(|message| matches!(message, ServerMessage::Pong { .. })).await;
     assert!(matches!(pong, ServerMessage::Pong { id: Some(_) }));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_welcome_that_would_pass_the_bound_on_queued_bytes_is_refused_with_503() {
+    // All the queues together may hold 64 KiB; the document's welcome takes more.
+    let server =
+        TestServer::start_with(|config| config.transport.total_queue_bytes = 64 << 10).await;
+    let mut ada = server.connect("big").await;
+    ada.act(|c| c.insert(0, &"🙂".repeat(30_000)).expect("fits")).await;
+    ada.sync().await;
+    assert_eq!(upgrade_status(&server, "/ws/big", &[]).await, 503);
+    // Small documents still open, and the one who is in carries on.
+    assert_eq!(upgrade_status(&server, "/ws/small", &[]).await, 101);
+    ada.act(|c| c.insert(0, "still here").expect("fits")).await;
+    ada.sync().await;
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics.contains("tandem_refusals_total{reason=\"busy\"} 1"), "{metrics}");
     server.shutdown().await;
 }

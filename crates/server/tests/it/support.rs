@@ -12,7 +12,12 @@ use tandem_server::{Config, Server};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, protocol::frame::coding::CloseCode},
+    tungstenite::{
+        self, Message,
+        client::IntoClientRequest,
+        http::{HeaderName, HeaderValue},
+        protocol::frame::coding::CloseCode,
+    },
 };
 
 /// Every wait ends well within this; it guards against hangs and never synchronises anything.
@@ -274,5 +279,24 @@ impl Client {
             client.send(&message).await;
         }
         client
+    }
+}
+
+/// The HTTP status of a WebSocket upgrade of `path` with `headers`: 101 if it opens.
+pub(crate) async fn upgrade_status(
+    server: &TestServer,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request =
+        format!("ws://{}{path}", server.addr()).into_client_request().expect("a request");
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a name");
+        request.headers_mut().insert(name, HeaderValue::from_str(value).expect("a value"));
+    }
+    match within(tokio_tungstenite::connect_async(request)).await {
+        Ok(_) => 101,
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP answer, got {other}"),
     }
 }
