@@ -145,6 +145,9 @@ export class TandemClient {
     this.rateLimited = 0;
     /** Counts opens (and drops), so that a token arriving late opens nothing. */
     this.openings = 0;
+    /** Version requests waiting for their answer, by request id. @type {Map<string, {resolve: (value: any) => void, reject: (error: Error) => void}>} */
+    this.versionRequests = new Map();
+    this.versionCount = 0;
     /** @type {{name?: string, color?: string}} */
     this.fields = {};
     if (options.name !== undefined) this.fields.name = options.name;
@@ -363,6 +366,10 @@ export class TandemClient {
   /** Forgets the current socket (closing it) and its timers. */
   drop() {
     this.openings++;
+    for (const request of this.versionRequests.values()) {
+      request.reject(Object.assign(new Error('the connection dropped'), { code: 'offline' }));
+    }
+    this.versionRequests.clear();
     clearInterval(this.pingTimer);
     clearTimeout(this.resendTimer);
     this.resendTimer = undefined;
@@ -507,6 +514,8 @@ export class TandemClient {
 
   /** @param {any} message */
   onMessage(message) {
+    // Answers to version requests are the caller's; the session has nothing to do with them.
+    if (this.settleVersion(message)) return;
     const session = /** @type {Session} */ (this.session);
     const { title, revision } = session;
     const received = session.receive(message);
@@ -725,6 +734,68 @@ export class TandemClient {
     const session = this.editable();
     this.send(session.incrementCounter(name, amount));
     this.emit('counter', { name, value: session.counter(name) });
+  }
+
+  /**
+   * Saves the revision the document is at as a named version (`label`: 1 to 64 of
+   * `A-Z a-z 0-9 . _ -`). Resolves with `{label, revision, created_at}` once it is stored;
+   * rejects with the server's `code` (`conflict` if the label exists) or if the connection
+   * drops first.
+   * @param {string} label
+   * @returns {Promise<{label: string, revision: number, created_at: string}>}
+   */
+  saveVersion(label) {
+    return this.versionRequest({ type: 'save_version', label }).then(({ label, revision, created_at }) => ({ label, revision, created_at }));
+  }
+
+  /**
+   * Turns the text back into that of the version named `label`, as one new change everyone
+   * sees (it arrives here as `change` events like anyone's). Resolves with the revision after
+   * it; rejects with the server's `code` (`not_found` for an unknown label) or if the
+   * connection drops first.
+   * @param {string} label
+   * @returns {Promise<number>}
+   */
+  restoreVersion(label) {
+    return this.versionRequest({ type: 'restore_version', label }).then((message) => message.revision);
+  }
+
+  /**
+   * Sends a version request with an id of its own (`version-N`, never a change's), and waits
+   * for its answer.
+   * @param {{type: 'save_version' | 'restore_version', label: string}} message
+   * @returns {Promise<any>}
+   */
+  versionRequest(message) {
+    if (!this.live || !this.socket || !this.session || this.session.desynced) {
+      return Promise.reject(Object.assign(new Error('not connected'), { code: 'offline' }));
+    }
+    const id = `version-${++this.versionCount}`;
+    return new Promise((resolve, reject) => {
+      this.versionRequests.set(id, { resolve, reject });
+      this.socket.send(JSON.stringify({ ...message, id }));
+    });
+  }
+
+  /**
+   * Settles the version request `message` answers, if it answers one.
+   * @param {any} message
+   * @returns {boolean} whether it did
+   */
+  settleVersion(message) {
+    const request = typeof message.id === 'string' ? this.versionRequests.get(message.id) : undefined;
+    if (!request) return false;
+    if (message.type === 'error') {
+      this.versionRequests.delete(message.id);
+      request.reject(Object.assign(new Error(message.message), { code: message.code }));
+      return true;
+    }
+    if (message.type === 'version' || message.type === 'restored') {
+      this.versionRequests.delete(message.id);
+      request.resolve(message);
+      return true;
+    }
+    return false;
   }
 
   /**

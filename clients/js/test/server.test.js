@@ -1,7 +1,7 @@
 // JS clients against the real `tandem` binary: concurrent typing, emoji, random edits with
-// delays and dropped connections, offline edits, a server restart, title, counters, presence,
-// and changes lost when the server's history no longer reaches back. Every client must end
-// with exactly the server's text.
+// delays and dropped connections, offline edits (for longer than the server keeps in memory
+// too), a server restart, title, counters, presence, and named versions. Every client must
+// end with exactly the server's text.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -199,20 +199,21 @@ test('five clients making random edits with delays and dropped connections conve
   await Promise.all(proxies.map((proxy) => proxy.close()));
 });
 
-test('changes the server can no longer place are reported lost, and the client carries on', async () => {
+test('edits made offline while others make more changes than the server keeps in memory land', async () => {
   const proxy = await Proxy.start(server.port);
-  const a = client(proxy.url, 'lost');
+  const a = client(proxy.url, 'far');
   await a.whenReady();
   a.insert(0, 'kept');
   await a.whenSynced();
   proxy.setOffline(true);
   await until(() => a.status === 'offline', [a], 'a offline');
-  a.insert(4, ' and lost');
-  /** @type {import('../src/client.js').Events['lost'][]} */
-  const lost = [];
-  a.on('lost', (event) => lost.push(event));
-  // Someone else makes more revisions than the server's history keeps (1,000).
-  const writer = new WebSocket(`ws://127.0.0.1:${server.port}/ws/lost`);
+  a.insert(4, ' and not lost 🧳');
+  /** @type {string[]} */
+  const seen = [];
+  a.on('lost', () => seen.push('lost'));
+  a.on('reset', () => seen.push('reset'));
+  // Someone else makes more revisions than the server's history in memory holds (1,000).
+  const writer = new WebSocket(`ws://127.0.0.1:${server.port}/ws/far`);
   await new Promise((resolve) => writer.once('message', resolve));
   for (let i = 0; i < 1005; i++) {
     const acked = new Promise((resolve) => writer.once('message', resolve));
@@ -221,15 +222,34 @@ test('changes the server can no longer place are reported lost, and the client c
   }
   writer.close();
   proxy.setOffline(false);
-  await until(() => lost.length === 1, [a], 'the lost event');
-  assert.equal(lost[0].text, 'kept and lost');
-  assert.deepEqual(lost[0].changes, [{ type: 'text', edits: [{ type: 'insert', index: 4, text: ' and lost' }] }]);
-  const document = await converged(server, 'lost', [a]);
-  assert.equal(document.text, `${'.'.repeat(1005)}kept`);
-  a.insert(0, '!');
-  assert.equal((await converged(server, 'lost', [a])).text, `!${'.'.repeat(1005)}kept`);
+  const document = await converged(server, 'far', [a]);
+  assert.equal(document.text, `${'.'.repeat(1005)}kept and not lost 🧳`);
+  assert.deepEqual(seen, [], 'resumed, not started afresh');
   a.close();
   await proxy.close();
+});
+
+test('versions are saved and restored over the WebSocket, and everyone sees the restore', async () => {
+  const [a, b] = [client(server.url, 'versions'), client(server.url, 'versions')];
+  await Promise.all([a.whenReady(), b.whenReady()]);
+  a.insert(0, 'draft 📝');
+  await a.whenSynced();
+  const saved = await a.saveVersion('first');
+  assert.equal(saved.label, 'first');
+  assert.equal(saved.revision, a.revision);
+  assert.match(saved.created_at, /^\d{4}-\d\d-\d\dT/);
+  await assert.rejects(a.saveVersion('first'), { code: 'conflict' });
+  b.insert(b.text.length, ', and then 👀');
+  await converged(server, 'versions', [a, b]);
+  const revision = await a.restoreVersion('first');
+  const document = await converged(server, 'versions', [a, b]);
+  assert.equal(document.text, 'draft 📝');
+  assert.ok(a.revision >= revision);
+  await assert.rejects(b.restoreVersion('no-such'), { code: 'not_found' });
+  const listed = await (await fetch(`${server.url}/api/docs/versions/versions`)).json();
+  assert.deepEqual(listed.versions.map((/** @type {any} */ v) => v.label), ['first']);
+  a.close();
+  b.close();
 });
 
 test('a server restart mid-session loses no acknowledged or pending edit', async () => {

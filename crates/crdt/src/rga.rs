@@ -148,6 +148,12 @@ impl Rga {
         self.pending.len()
     }
 
+    /// The elements in text order, tombstones included, as runs of consecutive ids: each
+    /// run's first id, its length, and whether it is deleted.
+    pub fn id_runs(&self) -> impl Iterator<Item = (Id, usize, bool)> + '_ {
+        self.tree.spans().map(|span| (span.id, span.len, span.deleted))
+    }
+
     /// Number of runs the elements are stored as: memory grows with this, not with the
     /// number of characters ever typed.
     pub fn span_count(&self) -> usize {

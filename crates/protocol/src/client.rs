@@ -239,9 +239,12 @@ impl ThinClient {
             ServerMessage::Leave { client_id } => {
                 self.users.remove(&client_id);
             }
+            // Answers about versions change nothing here: a restore came as changes before.
             ServerMessage::Welcome { .. }
             | ServerMessage::Resumed { .. }
-            | ServerMessage::Pong { .. } => {}
+            | ServerMessage::Pong { .. }
+            | ServerMessage::Version { .. }
+            | ServerMessage::Restored { .. } => {}
         }
         Ok(None)
     }

@@ -46,6 +46,10 @@ pub enum Error {
     /// A frame the room refuses: the sender is answered with an `error` of this code.
     #[error("{code:?}: {message}")]
     Refused { code: ErrorCode, message: String },
+    /// An edit made at a revision older than the history in memory: placing it needs that
+    /// revision's next character id from the store (see [`crate::Reply::needs_past`]).
+    #[error("revision {revision} is older than the history in memory")]
+    NeedsPast { revision: u64 },
 
     // Rebuilding a room.
     #[error("the log jumps from revision {expected} to {found}")]

@@ -24,9 +24,12 @@ pub use crate::{
     client::{MAX_INSERT_CHARS, ThinClient},
     counters::Counters,
     error::Error,
-    log::{Change, LastRequest, Logged, RoomSnapshot},
+    log::{Change, LastRequest, Logged, RoomSnapshot, catch_up},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
-    room::{Broadcast, Footprint, Limits, Reply, Room, Seat, refusal},
+    room::{
+        Broadcast, Footprint, Limits, Past, Reply, Resumed, Room, Seat, VersionRequest, is_label,
+        refusal, replay,
+    },
 };
 
 #[cfg(test)]

@@ -78,6 +78,10 @@ pub struct Logged {
     /// into pieces by concurrent inserts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continued: bool,
+    /// The sequence number of the text's next character id after this change: what placing
+    /// an edit made at this revision needs (see [`crate::Room::handle_with`]).
+    #[serde(default)]
+    pub next_seq: u64,
     #[serde(flatten)]
     pub change: Change,
 }
@@ -151,4 +155,29 @@ pub struct RoomSnapshot {
     pub title: String,
     pub counters: Counters,
     pub requests: BTreeMap<String, LastRequest>,
+    /// The text's structure: its characters' ids and when the deleted ones went (opaque
+    /// bytes). Without it (a snapshot from before structures were kept) the text starts afresh
+    /// from `text`, and its history from this snapshot's revision.
+    pub structure: Option<Vec<u8>>,
+    /// The first revision the text's history reaches back to.
+    pub history_from: u64,
+}
+
+/// The catch-up messages for `client` of the changes `entries` (in revision order): the others'
+/// changes as they were broadcast, and the client's own as the acks it missed, one per request
+/// (a change applied in several pieces is acknowledged at its last, so the last entry's ack is
+/// left out when `continued_after` says the change after them continues it).
+pub fn catch_up(client: &str, entries: &[Logged], continued_after: bool) -> Vec<ServerMessage> {
+    let mut messages = Vec::with_capacity(entries.len());
+    for (at, entry) in entries.iter().enumerate() {
+        if entry.author != client {
+            messages.push(entry.message());
+        } else {
+            let continued = entries.get(at + 1).map_or(continued_after, |next| next.continued);
+            if !continued {
+                messages.push(entry.ack());
+            }
+        }
+    }
+    messages
 }

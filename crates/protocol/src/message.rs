@@ -94,6 +94,18 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// Saves the document's current revision as a named version.
+    SaveVersion {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        label: String,
+    },
+    /// Turns the text back into that of a named version, as one new change everyone sees.
+    RestoreVersion {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        label: String,
+    },
 }
 
 impl ClientMessage {
@@ -105,6 +117,8 @@ impl ClientMessage {
             | ClientMessage::IncrementCounter { id, .. }
             | ClientMessage::CursorMove { id, .. }
             | ClientMessage::PresenceUpdate { id, .. }
+            | ClientMessage::SaveVersion { id, .. }
+            | ClientMessage::RestoreVersion { id, .. }
             | ClientMessage::Ping { id } => id.as_ref(),
         }
     }
@@ -119,6 +133,8 @@ impl ClientMessage {
             ClientMessage::CursorMove { .. } => "cursor_move",
             ClientMessage::PresenceUpdate { .. } => "presence_update",
             ClientMessage::Ping { .. } => "ping",
+            ClientMessage::SaveVersion { .. } => "save_version",
+            ClientMessage::RestoreVersion { .. } => "restore_version",
         }
     }
 }
@@ -160,6 +176,10 @@ pub enum ErrorCode {
     RateLimited,
     /// A change from a connection whose token only lets it read.
     Forbidden,
+    /// A named version that does not exist.
+    NotFound,
+    /// A named version that exists already.
+    Conflict,
 }
 
 /// A message from the server to a client.
@@ -211,6 +231,23 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// The sender's version was saved: `label` names `revision`, saved at `created_at`
+    /// (RFC 3339).
+    Version {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        label: String,
+        revision: u64,
+        created_at: String,
+    },
+    /// The sender's restore of version `label` is done: the changes that made the text that
+    /// version's came before this, as changes from the server; `revision` is the last of them.
+    Restored {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        label: String,
+        revision: u64,
+    },
 }
 
 impl ServerMessage {
@@ -228,6 +265,8 @@ impl ServerMessage {
             ServerMessage::Presence(_) => "presence",
             ServerMessage::Leave { .. } => "leave",
             ServerMessage::Pong { .. } => "pong",
+            ServerMessage::Version { .. } => "version",
+            ServerMessage::Restored { .. } => "restored",
         }
     }
 

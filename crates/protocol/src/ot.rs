@@ -2,7 +2,9 @@
 //!
 //! `transform(ours, theirs)` takes two edit sequences made on the same text and returns
 //! `(ours', theirs')` such that applying `theirs` then `ours'` gives the same text as applying
-//! `ours` then `theirs'`. Where both insert at the same index, `ours` goes first (left).
+//! `ours` then `theirs'`. Where both insert at the same index, `ours` goes first (left): a
+//! client typing on at its caret stays ahead of what others typed there meanwhile, so runs
+//! typed at one place by two people do not interleave.
 //! The server and every client call it with the same roles (`ours` is the client's own edit,
 //! `theirs` the concurrent edit the server applied first), so all of them agree.
 //! Text inserted inside a range that is concurrently deleted survives; text deleted by both is

@@ -23,6 +23,7 @@ use crate::{
 };
 
 pub use members::Seat;
+pub use restore::replay;
 
 /// Limits that keep one client from hurting the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,12 +67,34 @@ pub struct Reply {
     pub to_others: Vec<ServerMessage>,
     /// The changes applied, to be stored durably before any of the messages is sent.
     pub logged: Vec<Logged>,
+    /// Set when the frame was not handled because it is an edit made at this revision, older
+    /// than the history in memory: nothing else is in the reply. Read that revision's
+    /// [`Logged::next_seq`] from the store and hand the frame to [`Room::handle_with`].
+    pub needs_past: Option<u64>,
+    /// A named version to save or restore, which the caller does with the store (see
+    /// [`VersionRequest`]); nothing else is in the reply.
+    pub version: Option<VersionRequest>,
+}
+
+/// What a `save_version` or `restore_version` asks of the caller, who keeps the versions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionRequest {
+    /// Save the revision the document is at now as `label` (refused if the label exists),
+    /// then answer with `version`.
+    Save { id: Option<RequestId>, label: String, revision: u64 },
+    /// Read the text of version `label` and hand it to [`Room::restore_text`].
+    Restore { id: Option<RequestId>, label: String },
 }
 
 impl Reply {
     /// Nothing to send.
     pub fn none() -> Reply {
         Reply::default()
+    }
+
+    /// Nothing handled yet: the frame needs revision `revision`'s next character id.
+    fn needs_past(revision: u64) -> Reply {
+        Reply { needs_past: Some(revision), ..Reply::default() }
     }
 
     /// One message for the sender.
@@ -94,6 +117,7 @@ impl Reply {
     fn from_error(id: Option<RequestId>, error: Error) -> Reply {
         match error {
             Error::Refused { code, message } => Reply::refused(id, code, message),
+            Error::NeedsPast { revision } => Reply::needs_past(revision),
             other => Reply::refused(id, ErrorCode::OutOfRange, other.to_string()),
         }
     }
@@ -115,6 +139,32 @@ struct Applied {
     logged: Logged,
     shape: Option<crate::ot::Shape>,
     len_before: usize,
+}
+
+/// What placing an edit made at an old revision needs from the store: that revision's next
+/// character id ([`Logged::next_seq`] of its change; 1 for revision 0 of a document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Past {
+    pub revision: u64,
+    pub next_seq: u64,
+}
+
+/// How a client comes back ([`Room::resume`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// The whole reply: `resumed`, then the changes missed, from the history in memory.
+    Reply(Reply),
+    /// The history in memory does not reach back far enough. The reply holds `resumed` (and
+    /// the client's presence for the others); the changes of revisions after `since` up to
+    /// `until` come next, from the store, as [`crate::catch_up`] makes them (with
+    /// `continued_after` for the last of them), and then `tail`, the changes in memory.
+    FromStore {
+        reply: Reply,
+        since: u64,
+        until: u64,
+        continued_after: bool,
+        tail: Vec<ServerMessage>,
+    },
 }
 
 /// A message for every client of the document except `except`.
@@ -155,6 +205,11 @@ pub struct Room {
     requests: BTreeMap<String, LastRequest>,
     /// Changes applied while handling the current frame.
     logged: Vec<Logged>,
+    /// The first revision the text's history reaches back to (above 0 only for a document
+    /// stored before texts kept their history).
+    history_from: u64,
+    /// While [`Room::handle_with`] runs: what the store said of an old revision.
+    past: Option<Past>,
 }
 
 impl Room {
@@ -173,6 +228,8 @@ impl Room {
             presence: Presence::new(idle_after),
             requests: BTreeMap::new(),
             logged: Vec::new(),
+            history_from: 0,
+            past: None,
         }
     }
 
@@ -242,6 +299,21 @@ impl Room {
         self.handle_typed(client, frame, now).1
     }
 
+    /// Handles a frame again, with what the store said of an old revision, after
+    /// [`Reply::needs_past`] asked for it.
+    pub fn handle_with(
+        &mut self,
+        client: &str,
+        frame: &str,
+        past: Past,
+        now: Duration,
+    ) -> (Option<&'static str>, Reply) {
+        self.past = Some(past);
+        let handled = self.handle_typed(client, frame, now);
+        self.past = None;
+        handled
+    }
+
     /// Handles one text frame from `client`, and says what type of message it was (`None`
     /// when it was not one), for the caller's counts.
     pub fn handle_typed(
@@ -307,6 +379,16 @@ impl Room {
                 self.handle_presence_update(client, name, color, now)
             }
             ClientMessage::Ping { id } => Ok(Reply::to_sender(ServerMessage::Pong { id })),
+            ClientMessage::SaveVersion { id, label } => {
+                check_label(&label)?;
+                let request = VersionRequest::Save { id, label, revision: self.revision };
+                Ok(Reply { version: Some(request), ..Reply::default() })
+            }
+            ClientMessage::RestoreVersion { id, label } => {
+                check_label(&label)?;
+                let request = VersionRequest::Restore { id, label };
+                Ok(Reply { version: Some(request), ..Reply::default() })
+            }
         }
     }
 
@@ -326,7 +408,24 @@ fn is_change(message: &ClientMessage) -> bool {
             | ClientMessage::Delete { .. }
             | ClientMessage::SetTitle { .. }
             | ClientMessage::IncrementCounter { .. }
+            | ClientMessage::SaveVersion { .. }
+            | ClientMessage::RestoreVersion { .. }
     )
+}
+
+/// Whether `label` can name a version: 1 to 64 of `A-Z a-z 0-9 . _ -`, as a document id.
+pub fn is_label(label: &str) -> bool {
+    (1..=64).contains(&label.len())
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && label.bytes().any(|b| b != b'.')
+}
+
+fn check_label(label: &str) -> Result<(), Error> {
+    if is_label(label) {
+        return Ok(());
+    }
+    let message = "a version's label is 1-64 of A-Z a-z 0-9 . _ -, not only dots";
+    Err(Error::refused(ErrorCode::InvalidMessage, message))
 }
 
 /// Decodes a frame: not JSON is `invalid_json`; JSON that is not a message is

@@ -5,6 +5,7 @@ mod docs;
 mod fuzz;
 mod memory;
 mod ot;
+mod place;
 mod room;
 mod sim;
 mod vectors;
@@ -28,6 +29,14 @@ fn join(room: &mut Room, client: &str) -> ThinClient {
     let reply = room.join(client, crate::Seat::default(), secs(0)).expect("joins");
     let welcome = reply.to_sender.into_iter().next().expect("a welcome");
     ThinClient::new(welcome).expect("starts from a welcome")
+}
+
+/// The reply of a resume served from the history in memory.
+fn in_memory(resumed: crate::Resumed) -> crate::Reply {
+    match resumed {
+        crate::Resumed::Reply(reply) => reply,
+        other => panic!("expected a resume from memory, got {other:?}"),
+    }
 }
 
 fn json(message: &ServerMessage) -> serde_json::Value {

@@ -60,13 +60,24 @@ pub fn is_scope(doc: &str) -> bool {
     id.bytes().all(is_id_byte) && (!id.is_empty() || doc.ends_with('*'))
 }
 
-/// Seconds since the Unix epoch, for token expiry: the one place the server reads the wall
-/// clock.
-#[allow(clippy::disallowed_methods, reason = "a token's expiry is wall-clock time")]
+/// Seconds since the Unix epoch, for token expiry.
 pub fn unix_now() -> u64 {
+    unix_now_ms() / 1000
+}
+
+/// Milliseconds since the Unix epoch, for token expiry and the times of changes and
+/// versions: the one place the server reads the wall clock.
+#[allow(clippy::disallowed_methods, reason = "token expiry and change times are wall-clock time")]
+pub fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs())
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+/// `ms` milliseconds since the Unix epoch in RFC 3339 (UTC, with milliseconds).
+pub fn rfc3339(ms: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 /// Why a token was not accepted (each is HTTP 401).

@@ -16,13 +16,14 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::{
-    App, Refused,
+    App,
     auth::{self, Access},
     limits::{Busy, Ticket},
+    sessions::Refused,
     web::{self, Asset, Static},
 };
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// A response refusing a request, boxed so that the `Result`s carrying it stay small.
 type Denied = Box<Response<Body>>;
@@ -97,13 +98,16 @@ impl App {
         request: Request<Incoming>,
         ticket: Arc<Ticket>,
     ) -> Response<Body> {
+        let path = request.uri().path().to_owned();
+        if let Some(rest) = path.strip_prefix("/api/docs/") {
+            return self.api(request, rest).await;
+        }
         // HEAD is GET without the body, which hyper leaves out by itself.
         if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
-        let path = request.uri().path().to_owned();
         match path.as_str() {
             "/healthz" => plain(StatusCode::OK, "ok\n"),
             "/status" => match self.admin(&request) {
@@ -171,9 +175,9 @@ impl App {
         }
         let grant = match self.access(&request, token.as_deref(), doc) {
             Ok(grant) => grant,
-            Err(response) => {
+            Err(denial) => {
                 self.metrics.refused("auth");
-                return *response;
+                return denial.response();
             }
         };
         let accept = match tandem_transport::upgrade::accept_key(request.headers()) {
@@ -253,6 +257,23 @@ impl App {
     }
 }
 
+/// A request refused for its token: 401 or 403, and why.
+pub(crate) struct Denial {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl Denial {
+    /// The refusal as plain text.
+    fn response(self) -> Response<Body> {
+        let message = format!("{}\n", self.message);
+        match self.status {
+            StatusCode::UNAUTHORIZED => *unauthorized(&message),
+            status => plain(status, &message),
+        }
+    }
+}
+
 /// What a connection may do, from its token.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Grant {
@@ -278,26 +299,27 @@ impl App {
     /// With a secret configured, the access a request's token gives to document `doc`; 401
     /// without a valid token, 403 with one for other documents. Without a secret, everyone
     /// writes, for as long as they like.
-    fn access(
+    pub(crate) fn access(
         &self,
         request: &Request<Incoming>,
         token: Option<&str>,
         doc: &str,
-    ) -> Result<Grant, Denied> {
+    ) -> Result<Grant, Denial> {
         let Some(secret) = &self.config.auth else {
             return Ok(Grant { read_only: false, expires: None });
         };
         let token = token.or_else(|| bearer(request));
         let Some(token) = token else {
-            return Err(unauthorized(
-                "a token is needed: ?token=... or Authorization: Bearer ...\n",
-            ));
+            let message = "a token is needed: ?token=... or Authorization: Bearer ...";
+            return Err(Denial { status: StatusCode::UNAUTHORIZED, message: message.into() });
         };
-        let claims = secret
-            .verify(token, auth::unix_now())
-            .map_err(|error| unauthorized(&format!("{error}\n")))?;
+        let claims = secret.verify(token, auth::unix_now()).map_err(|error| Denial {
+            status: StatusCode::UNAUTHORIZED,
+            message: error.to_string(),
+        })?;
         if claims.access == Access::Admin || !claims.covers(doc) {
-            return Err(forbidden("the token is not for this document\n"));
+            let message = "the token is not for this document".into();
+            return Err(Denial { status: StatusCode::FORBIDDEN, message });
         }
         Ok(Grant { read_only: claims.access == Access::Read, expires: Some(claims.exp) })
     }
@@ -414,7 +436,7 @@ fn file(request: &Request<Incoming>, asset: Asset, cross_origin: bool) -> Respon
     response
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(text.to_owned()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -425,7 +447,7 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     response
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::from(value.to_string()));
     *response.status_mut() = status;
     response

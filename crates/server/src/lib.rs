@@ -11,13 +11,17 @@
 //! the server shuts down. Message handling lives in tandem-protocol, connection handling in
 //! tandem-transport and storage in tandem-store.
 
+mod api;
 pub mod auth;
+mod history;
 mod http;
 mod limits;
 mod metrics;
 mod outbox;
 mod records;
 mod rooms;
+mod sessions;
+mod versions;
 mod web;
 
 use std::{
@@ -31,9 +35,9 @@ use std::{
 use anyhow::Context;
 use dashmap::DashMap;
 use hyper_util::rt::TokioIo;
-use tandem_protocol::{Limits, Reply, Seat};
+use tandem_protocol::Limits;
 use tandem_store::{MemoryStore, RedbStore, Store};
-use tandem_transport::{Closed, Connection, Frame, Handle, Pool};
+use tandem_transport::Pool;
 use tokio::{
     net::TcpListener,
     sync::{mpsc, watch},
@@ -43,7 +47,7 @@ use tokio::{
 
 use crate::{
     outbox::Outbox,
-    rooms::{LoadError, Slot, lock},
+    rooms::{Slot, lock},
 };
 
 /// Where documents are kept.
@@ -135,30 +139,6 @@ struct App {
     alive: Mutex<Option<mpsc::Sender<()>>>,
     /// Turns true on shutdown; HTTP connections then finish gracefully.
     stopping: watch::Receiver<bool>,
-}
-
-/// An open WebSocket session: its connection, the client it carries into which document, and
-/// its share in the shutdown wait.
-struct Session {
-    connection: Connection,
-    doc: String,
-    client: String,
-    /// When the connection's token expires, if it has one.
-    expires: Option<u64>,
-    _alive: mpsc::Sender<()>,
-}
-
-/// Why a session could not be opened.
-enum Refused {
-    /// The client id is already in the document.
-    Taken,
-    ShuttingDown,
-    /// The document could not be loaded from the store.
-    Unavailable(LoadError),
-    /// `max_documents` are loaded and this is not one of them.
-    TooManyDocuments,
-    /// The connections' queues hold so much that this welcome would pass their bound.
-    Busy,
 }
 
 /// A running server.
@@ -346,181 +326,6 @@ impl App {
                 _ = stop.wait_for(|stop| *stop) => return,
             }
         }
-    }
-
-    /// Registers a connection for `client` and seats the client in document `doc`, loading
-    /// the document if needed: queues the welcome, or, when it resumes from revision `since`
-    /// and the history reaches back, the changes it missed. Done under the room's lock, so no
-    /// change can be queued for the client before those.
-    async fn open(
-        self: &Arc<Self>,
-        doc: &str,
-        client: &str,
-        since: Option<u64>,
-        grant: http::Grant,
-    ) -> Result<Session, Refused> {
-        let alive = self.alive.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let alive = alive.ok_or(Refused::ShuttingDown)?;
-        // Checked before loading; concurrent first connections to different documents may
-        // take it a few past the limit, never without bound.
-        if !self.rooms.contains_key(doc)
-            && self.rooms.len() >= self.config.max_documents
-            && !self.make_room()
-        {
-            return Err(Refused::TooManyDocuments);
-        }
-        let connection = self.pool.register();
-        let seat = Seat { connection: connection.id().0, read_only: grant.read_only };
-        // A welcome holds the whole text: it takes room in the outbox like a frame's reply
-        // (joins wait while the outbox is full), and must fit the bound on what all the
-        // connections may have queued.
-        let size = self
-            .with_room(doc, |slot| slot.room.welcome_bytes())
-            .await
-            .map_err(Refused::Unavailable)?;
-        let queued = self.pool.queued_bytes();
-        if queued.saturating_add(size) > self.config.transport.total_queue_bytes {
-            return Err(Refused::Busy);
-        }
-        let permit = self.outbox.reserve(size).await;
-        let seated = self
-            .with_room(doc, |slot| {
-                let now = self.now();
-                let resumed = match since {
-                    Some(since) => slot.room.resume(client, seat, since, now)?,
-                    None => None,
-                };
-                let reply = match resumed {
-                    Some(reply) => reply,
-                    None => slot.room.join(client, seat, now)?,
-                };
-                self.dispatch_frame(slot, client, reply, Some(permit));
-                Ok::<_, tandem_protocol::Error>(())
-            })
-            .await
-            .map_err(Refused::Unavailable)?;
-        // The only refusal is an id already in the document; the connection unregisters.
-        seated.map_err(|_| Refused::Taken)?;
-        let (doc, client) = (doc.to_owned(), client.to_owned());
-        Ok(Session { connection, doc, client, expires: grant.expires, _alive: alive })
-    }
-
-    /// Runs an upgraded connection until it ends, then closes its session.
-    async fn serve_socket<S>(&self, mut session: Session, io: S)
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let (doc, client) = (session.doc.clone(), session.client.clone());
-        tracing::info!(%client, %doc, "connected");
-        let (doc, client) = (&doc, &client);
-        let config = &self.config;
-        let limit = limits::MessageLimit::new(
-            config.message_rate,
-            config.message_burst,
-            config.max_rate_refusals,
-        );
-        let limit = &limit;
-        let handle = session.connection.handle();
-        let handle = &handle;
-        // A connection lasts no longer than its token: then it is closed with 1008, and the
-        // client comes back with a fresh one.
-        let expiry = session.expires.map(|expires| {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                let left = expires.saturating_sub(auth::unix_now());
-                tokio::time::sleep(Duration::from_secs(left)).await;
-                handle.close_for_policy("the token has expired");
-            })
-        });
-        let closed = session
-            .connection
-            .run(io, |frame| async move {
-                let verdict = limit.verdict();
-                if verdict != limits::Verdict::Handle {
-                    self.rate_limited(doc, client, handle, &frame, verdict);
-                    return;
-                }
-                let bytes = match &frame {
-                    Frame::Text(text) => text.len(),
-                    Frame::Binary => 0,
-                };
-                // Room in the outbox first: while it is full, this client waits, unread.
-                let permit = self.outbox.reserve(bytes).await;
-                let started = Instant::now();
-                let handled = self.with_loaded(doc, |slot| {
-                    let (kind, reply) = match frame {
-                        Frame::Text(text) => slot.room.handle_typed(client, &text, self.now()),
-                        Frame::Binary => (None, slot.room.handle_binary()),
-                    };
-                    self.metrics.received(kind);
-                    self.dispatch_frame(slot, client, reply, Some(permit));
-                });
-                self.metrics.applied(started.elapsed());
-                if handled.is_none() {
-                    tracing::error!(%client, %doc, "the document of a connected client is not loaded");
-                }
-            })
-            .await;
-        if let Some(expiry) = expiry {
-            expiry.abort();
-        }
-        if closed == Closed::SlowConsumer {
-            self.metrics.slow_consumer();
-        }
-        match &closed {
-            Closed::Failed(error) => tracing::warn!(%client, %doc, %error, "connection failed"),
-            closed => tracing::info!(%client, %doc, ?closed, "disconnected"),
-        }
-        self.close(session);
-    }
-
-    /// Answers a message over the connection's rate with `rate_limited` (through the outbox, so
-    /// after everything queued for the client before it), or closes the connection with 1008
-    /// once it has been refused too often.
-    fn rate_limited(
-        &self,
-        doc: &str,
-        client: &str,
-        handle: &Handle,
-        frame: &Frame,
-        verdict: limits::Verdict,
-    ) {
-        self.metrics.refused("rate");
-        if verdict == limits::Verdict::Close {
-            tracing::warn!(%client, %doc, "closing a connection that keeps sending too fast");
-            handle.close_for_policy("too many messages over the rate limit");
-            return;
-        }
-        let text = match frame {
-            Frame::Text(text) => text.as_str(),
-            Frame::Binary => "",
-        };
-        let message = tandem_protocol::refusal(
-            text,
-            tandem_protocol::ErrorCode::RateLimited,
-            format!(
-                "more than {} messages a second (bursts of {}); this one was not handled",
-                self.config.message_rate, self.config.message_burst
-            ),
-        );
-        let queued = self.with_loaded(doc, |slot| {
-            self.dispatch(slot, client, Reply::to_sender(message));
-        });
-        if queued.is_none() {
-            tracing::error!(%client, %doc, "the document of a connected client is not loaded");
-        }
-    }
-
-    /// Takes the session's client out of its room and unregisters its connection, in one step
-    /// under the room's lock: a reconnect with the same client id cannot slip in between.
-    fn close(&self, session: Session) {
-        let Session { connection, doc, client, .. } = session;
-        let mut connection = Some(connection);
-        self.with_loaded(&doc, |slot| {
-            drop(connection.take());
-            let reply = slot.room.leave(&client);
-            self.dispatch(slot, &client, reply);
-        });
     }
 
     /// `/metrics`, in the Prometheus text format.

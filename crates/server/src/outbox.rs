@@ -24,7 +24,10 @@ use std::{
 };
 
 use tandem_protocol::{Logged, RoomSnapshot, ServerMessage};
-use tandem_store::{Batch, Record, Store, records::Encoded};
+use tandem_store::{
+    Batch, Record, Store,
+    records::{Encoded, VersionRecord},
+};
 use tandem_transport::{Handle, Message};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
@@ -39,10 +42,13 @@ const MAX_BATCH: usize = 4096;
 /// What one room has to store and then send.
 pub(crate) struct Item {
     pub(crate) doc: String,
-    /// Changes to append to the document's log.
+    /// Changes to append to the document's log, made at `at` (milliseconds since the epoch).
     pub(crate) logged: Vec<Logged>,
-    /// A snapshot to store, and the revision up to which the log may then be dropped.
-    pub(crate) snapshot: Option<(RoomSnapshot, u64)>,
+    pub(crate) at: u64,
+    /// A snapshot to store, which also leaves a checkpoint of its text.
+    pub(crate) snapshot: Option<RoomSnapshot>,
+    /// Named versions to store.
+    pub(crate) versions: Vec<VersionRecord>,
     /// Messages and the connections that get them, fixed when the item was queued.
     pub(crate) sends: Vec<(Vec<Handle>, ServerMessage)>,
     /// The room in the queue the frame behind this item took, given back once it is stored.
@@ -60,6 +66,8 @@ pub(crate) struct Outbox {
     /// place in the channel are taken in one step, so `done` counts items in number order.
     items: Mutex<(mpsc::UnboundedSender<Item>, u64)>,
     done: Arc<AtomicU64>,
+    /// The same count as `done`, to wait on.
+    done_watch: watch::Receiver<u64>,
     /// Bytes of frames whose items have not been sent yet may take at most this many permits.
     room: Arc<Semaphore>,
     capacity: usize,
@@ -76,10 +84,12 @@ impl Outbox {
         let (items, receiver) = mpsc::unbounded_channel();
         let done = Arc::new(AtomicU64::new(0));
         let (failed, failure) = watch::channel(None);
+        let (done_sender, done_watch) = watch::channel(0);
         let writer = {
             let done = Arc::clone(&done);
             std::thread::Builder::new().name("tandem-writer".into()).spawn(move || {
-                if let Err(error) = write(store.as_ref(), receiver, &done, &metrics) {
+                let done = (&*done, &done_sender);
+                if let Err(error) = write(store.as_ref(), receiver, done, &metrics) {
                     tracing::error!(%error, "storing changes failed; nothing of the failed batch is acknowledged");
                     failed.send_replace(Some(Arc::new(error)));
                 }
@@ -87,7 +97,8 @@ impl Outbox {
         };
         let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let room = Arc::new(Semaphore::new(capacity));
-        Ok((Outbox { items: Mutex::new((items, 0)), done, room, capacity }, writer, failure))
+        let outbox = Outbox { items: Mutex::new((items, 0)), done, done_watch, room, capacity };
+        Ok((outbox, writer, failure))
     }
 
     /// Waits for room in the queue for the item of a frame of `bytes`: a connection calls
@@ -117,13 +128,19 @@ impl Outbox {
     pub(crate) fn done(&self) -> u64 {
         self.done.load(Ordering::SeqCst)
     }
+
+    /// Waits until item `number` has been stored and sent; false if the writer stopped first.
+    pub(crate) async fn stored(&self, number: u64) -> bool {
+        let mut done = self.done_watch.clone();
+        done.wait_for(|done| *done >= number).await.is_ok()
+    }
 }
 
 /// Stores and sends items until the last sender is gone, or a commit fails.
 fn write(
     store: &dyn Store,
     mut items: mpsc::UnboundedReceiver<Item>,
-    done: &AtomicU64,
+    (done, done_watch): (&AtomicU64, &watch::Sender<u64>),
     metrics: &Metrics,
 ) -> Result<(), tandem_store::Error> {
     while let Some(first) = items.blocking_recv() {
@@ -154,7 +171,8 @@ fn write(
                 }
             }
         }
-        done.fetch_add(count, Ordering::SeqCst);
+        let now = done.fetch_add(count, Ordering::SeqCst) + count;
+        done_watch.send_replace(now);
     }
     Ok(())
 }
@@ -163,13 +181,19 @@ fn to_batch(items: &[Item]) -> Batch {
     let mut batch = Batch::default();
     for item in items {
         for entry in &item.logged {
-            let bytes = records::change_record(entry).encode();
+            let bytes = records::change_record(entry, item.at).encode();
             batch.appends.push((item.doc.clone(), Record { revision: entry.revision, bytes }));
         }
-        if let Some((snapshot, truncate)) = &item.snapshot {
+        if let Some(snapshot) = &item.snapshot {
+            let revision = snapshot.revision;
             let bytes = records::snapshot_record(snapshot).encode();
-            batch.snapshots.push((item.doc.clone(), Record { revision: snapshot.revision, bytes }));
-            batch.truncations.push((item.doc.clone(), *truncate));
+            batch.snapshots.push((item.doc.clone(), Record { revision, bytes }));
+            let bytes = records::checkpoint_record(snapshot).encode();
+            batch.checkpoints.push((item.doc.clone(), Record { revision, bytes }));
+        }
+        for version in &item.versions {
+            let entry = (item.doc.clone(), version.label.clone(), version.encode());
+            batch.versions.push(entry);
         }
     }
     batch

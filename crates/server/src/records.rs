@@ -1,6 +1,7 @@
 //! The edge between the protocol and the store: a room's changes and snapshots as the store's
 //! own records, and back.
 
+use base64::{Engine, engine::general_purpose::STANDARD};
 use tandem_protocol::{Change, LastRequest, Logged, RequestId, RoomSnapshot};
 use tandem_store::records::{
     ChangeKind, ChangeRecord, LastRequestRecord, RequestIdRecord, SnapshotRecord, VERSION,
@@ -23,7 +24,8 @@ fn id(record: RequestIdRecord) -> RequestId {
     }
 }
 
-pub(crate) fn change_record(entry: &Logged) -> ChangeRecord {
+/// The record of a change made at `at` (milliseconds since the Unix epoch).
+pub(crate) fn change_record(entry: &Logged, at: u64) -> ChangeRecord {
     let change = match &entry.change {
         Change::Insert { index, text } => ChangeKind::Insert { index: *index, text: text.clone() },
         Change::Delete { index, length } => ChangeKind::Delete { index: *index, length: *length },
@@ -38,6 +40,8 @@ pub(crate) fn change_record(entry: &Logged) -> ChangeRecord {
         author: entry.author.clone(),
         request: entry.request.as_ref().map(id_record),
         continued: entry.continued,
+        next_seq: entry.next_seq,
+        at: Some(at),
         change,
     }
 }
@@ -56,6 +60,7 @@ pub(crate) fn logged(record: ChangeRecord) -> Logged {
         author: record.author,
         request: record.request.map(id),
         continued: record.continued,
+        next_seq: record.next_seq,
         change,
     }
 }
@@ -80,10 +85,18 @@ pub(crate) fn snapshot_record(snapshot: &RoomSnapshot) -> SnapshotRecord {
         title: snapshot.title.clone(),
         counters: snapshot.counters.iter().map(|(name, value)| (name.to_owned(), value)).collect(),
         requests,
+        structure: snapshot.structure.as_ref().map(|bytes| STANDARD.encode(bytes)),
+        history_from: Some(snapshot.history_from),
     }
 }
 
-pub(crate) fn snapshot(record: SnapshotRecord) -> RoomSnapshot {
+/// The checkpoint kept for a snapshot's text: the text, title and counters, no more.
+pub(crate) fn checkpoint_record(snapshot: &RoomSnapshot) -> SnapshotRecord {
+    SnapshotRecord { requests: Default::default(), structure: None, ..snapshot_record(snapshot) }
+}
+
+/// A snapshot as the room takes it; `None` if its structure is not base64.
+pub(crate) fn snapshot(record: SnapshotRecord) -> Option<RoomSnapshot> {
     let requests = record
         .requests
         .into_iter()
@@ -91,11 +104,17 @@ pub(crate) fn snapshot(record: SnapshotRecord) -> RoomSnapshot {
             (client, LastRequest { id: id(last.id), revision: last.revision, value: last.value })
         })
         .collect();
-    RoomSnapshot {
+    let structure = match &record.structure {
+        Some(structure) => Some(STANDARD.decode(structure).ok()?),
+        None => None,
+    };
+    Some(RoomSnapshot {
         revision: record.revision,
         text: record.text,
         title: record.title,
         counters: record.counters.into(),
         requests,
-    }
+        structure,
+        history_from: record.history_from.unwrap_or(record.revision),
+    })
 }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use tandem_protocol::{Broadcast, Logged, Reply, Room, ServerMessage};
-use tandem_store::records::{ChangeRecord, Encoded, SnapshotRecord};
+use tandem_store::records::{ChangeRecord, Encoded, SnapshotRecord, VersionRecord};
 use tandem_transport::{ConnectionId, Handle};
 
 use crate::{
@@ -17,15 +17,16 @@ use crate::{
     records,
 };
 
-/// How many revisions pass between snapshots; each lets the log drop what lies more than a
-/// history's worth behind it.
+/// How many revisions pass between snapshots. Each replaces the document's snapshot (a
+/// restart starts from it) and leaves a checkpoint of its text (the text of any revision is
+/// rebuilt from the nearest checkpoint before it, never by replaying from the start).
 const SNAPSHOT_EVERY: u64 = 1_000;
 
 /// A room and its bookkeeping, behind one lock.
 pub(crate) struct Slot {
     pub(crate) room: Room,
     /// The number of the last outbox item this room queued.
-    last_item: u64,
+    pub(crate) last_item: u64,
     /// The revision of the last snapshot queued.
     snapshot_at: u64,
     /// Since when the room has had no client.
@@ -39,6 +40,8 @@ pub(crate) struct Slot {
 pub(crate) enum LoadError {
     #[error(transparent)]
     Store(#[from] tandem_store::Error),
+    #[error("document {doc}: the snapshot's structure is not base64")]
+    Structure { doc: String },
     #[error("document {doc} cannot be rebuilt")]
     Restore {
         doc: String,
@@ -99,13 +102,16 @@ impl App {
 
     /// Reads `doc` from the store and rebuilds its room: blocking work.
     fn load(&self, doc: &str) -> Result<Slot, LoadError> {
-        let stored = self.store.load(doc)?;
-        let snapshot = stored
-            .snapshot
-            .as_ref()
-            .map(|record| SnapshotRecord::decode(doc, record.revision, &record.bytes))
-            .transpose()?
-            .map(records::snapshot);
+        // The changes just before the snapshot refill the history in memory.
+        let stored = self.store.load(doc, self.config.limits.max_history as u64)?;
+        let snapshot = match &stored.snapshot {
+            Some(record) => {
+                let record = SnapshotRecord::decode(doc, record.revision, &record.bytes)?;
+                let snapshot = records::snapshot(record);
+                Some(snapshot.ok_or_else(|| LoadError::Structure { doc: doc.to_owned() })?)
+            }
+            None => None,
+        };
         let log: Vec<Logged> = stored
             .log
             .iter()
@@ -136,13 +142,17 @@ impl App {
         reply: Reply,
         permit: Option<Permit>,
     ) {
-        let sender: Vec<Handle> =
-            slot.room.connection(client).and_then(|id| self.handle(id)).into_iter().collect();
+        let sender = self.handles_of(slot, client);
         let others = self.handles(slot, client);
         let mut sends = Vec::with_capacity(reply.to_sender.len() + reply.to_others.len());
         sends.extend(reply.to_sender.into_iter().map(|message| (sender.clone(), message)));
         sends.extend(reply.to_others.into_iter().map(|message| (others.clone(), message)));
         self.queue(slot, reply.logged, sends, permit);
+    }
+
+    /// The connection of `client`, if it is in the room, as a list of recipients.
+    pub(crate) fn handles_of(&self, slot: &Slot, client: &str) -> Vec<Handle> {
+        slot.room.connection(client).and_then(|id| self.handle(id)).into_iter().collect()
     }
 
     fn handle(&self, connection: u64) -> Option<Handle> {
@@ -172,26 +182,49 @@ impl App {
         sends: Vec<(Vec<Handle>, ServerMessage)>,
         permit: Option<Permit>,
     ) {
-        if logged.is_empty() && sends.is_empty() {
-            return;
+        self.queue_item(slot, logged, Vec::new(), sends, permit);
+    }
+
+    /// Queues what a room has to store (changes, versions) and then send; returns the item's
+    /// number (see [`crate::outbox::Outbox::stored`]).
+    pub(crate) fn queue_item(
+        &self,
+        slot: &mut Slot,
+        logged: Vec<Logged>,
+        versions: Vec<VersionRecord>,
+        sends: Vec<(Vec<Handle>, ServerMessage)>,
+        permit: Option<Permit>,
+    ) -> u64 {
+        if logged.is_empty() && versions.is_empty() && sends.is_empty() {
+            return slot.last_item;
         }
         let revision = slot.room.revision();
-        // The log keeps what the room's history holds behind each snapshot (at most 1,000
-        // changes and 16 MiB of their text), for clients that come back from before it.
         let snapshot = (revision >= slot.snapshot_at + SNAPSHOT_EVERY).then(|| {
             slot.snapshot_at = revision;
-            (slot.room.snapshot(), slot.room.oldest_revision())
+            slot.room.snapshot()
         });
         slot.empty_since =
             if slot.room.clients() == 0 { slot.empty_since.or(Some(self.now())) } else { None };
         let doc = slot.room.id().to_owned();
-        slot.last_item = self.outbox.push(Item { doc, logged, snapshot, sends, permit });
+        let at = crate::auth::unix_now_ms();
+        let item = Item { doc, logged, at, snapshot, versions, sends, permit };
+        slot.last_item = self.outbox.push(item);
+        slot.last_item
     }
 
     /// Takes out of memory the rooms nobody has used for `unload_after` whose queued items
     /// have all been stored; they load again from the store when next needed.
     pub(crate) fn unload_idle(&self) {
         self.unload(self.config.unload_after, usize::MAX);
+    }
+
+    /// Whether `doc` is loaded or may be: below `max_documents`, or once `make_room` has made
+    /// room. Checked before loading; concurrent first requests for different documents may
+    /// take it a few past the limit, never without bound.
+    pub(crate) fn may_load(&self, doc: &str) -> bool {
+        self.rooms.contains_key(doc)
+            || self.rooms.len() < self.config.max_documents
+            || self.make_room()
     }
 
     /// Makes room for one more document when `max_documents` are loaded: unloads the room

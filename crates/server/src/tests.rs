@@ -6,7 +6,7 @@ use std::{
 };
 
 use tandem_protocol::{Change, Logged};
-use tandem_store::{Batch, Error, MemoryStore, Store, Stored};
+use tandem_store::{Batch, Error, MemoryStore, Record, Store, Stored};
 
 use crate::outbox::{Item, Outbox};
 
@@ -17,8 +17,28 @@ struct Gated {
 }
 
 impl Store for Gated {
-    fn load(&self, doc: &str) -> Result<Stored, Error> {
-        self.inner.load(doc)
+    fn load(&self, doc: &str, behind: u64) -> Result<Stored, Error> {
+        self.inner.load(doc, behind)
+    }
+
+    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {
+        self.inner.log(doc, after, up_to, limit)
+    }
+
+    fn last(&self, doc: &str) -> Result<Option<Record>, Error> {
+        self.inner.last(doc)
+    }
+
+    fn checkpoint(&self, doc: &str, revision: u64) -> Result<Option<Record>, Error> {
+        self.inner.checkpoint(doc, revision)
+    }
+
+    fn versions(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        self.inner.versions(doc)
+    }
+
+    fn version(&self, doc: &str, label: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.version(doc, label)
     }
 
     fn commit(&self, batch: &Batch) -> Result<(), Error> {
@@ -29,9 +49,23 @@ impl Store for Gated {
 
 fn item(permit: crate::outbox::Permit) -> Item {
     let change = Change::Insert { index: 0, text: "x".into() };
-    let logged =
-        vec![Logged { revision: 1, author: "ada".into(), request: None, continued: false, change }];
-    Item { doc: "notes".into(), logged, snapshot: None, sends: Vec::new(), permit: Some(permit) }
+    let logged = vec![Logged {
+        revision: 1,
+        author: "ada".into(),
+        request: None,
+        continued: false,
+        next_seq: 2,
+        change,
+    }];
+    Item {
+        doc: "notes".into(),
+        logged,
+        at: 0,
+        snapshot: None,
+        versions: Vec::new(),
+        sends: Vec::new(),
+        permit: Some(permit),
+    }
 }
 
 #[tokio::test]
@@ -67,8 +101,28 @@ async fn a_full_outbox_holds_the_next_frame_back_until_it_is_stored() {
 struct Broken;
 
 impl Store for Broken {
-    fn load(&self, _: &str) -> Result<Stored, Error> {
+    fn load(&self, _: &str, _: u64) -> Result<Stored, Error> {
         Ok(Stored::default())
+    }
+
+    fn log(&self, _: &str, _: u64, _: u64, _: usize) -> Result<Vec<Record>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn last(&self, _: &str) -> Result<Option<Record>, Error> {
+        Ok(None)
+    }
+
+    fn checkpoint(&self, _: &str, _: u64) -> Result<Option<Record>, Error> {
+        Ok(None)
+    }
+
+    fn versions(&self, _: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn version(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(None)
     }
 
     fn commit(&self, _: &Batch) -> Result<(), Error> {

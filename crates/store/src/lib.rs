@@ -16,15 +16,15 @@ mod redb_store;
 
 pub use crate::{error::Error, memory::MemoryStore, redb_store::RedbStore};
 
-/// One stored record: a log entry or a snapshot, at a revision.
+/// One stored record: a log entry, a snapshot or a checkpoint, at a revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub revision: u64,
     pub bytes: Vec<u8>,
 }
 
-/// A document as stored: its snapshot, if any, and the log entries kept, by revision (these
-/// may reach back before the snapshot; see [`Batch::truncations`]).
+/// What rebuilding a document needs: its latest snapshot, if any, and the log entries from a
+/// little before it (see [`Store::load`]) to the end.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stored {
     pub snapshot: Option<Record>,
@@ -34,24 +34,49 @@ pub struct Stored {
 /// Writes committed together, in one durable transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// Log entries to append, per document.
+    /// Log entries to append, per document. The log is the document's history: kept whole.
     pub appends: Vec<(String, Record)>,
-    /// Snapshots to store; each replaces the document's snapshot.
+    /// Snapshots to store; each replaces the document's snapshot (the state a restart starts
+    /// from).
     pub snapshots: Vec<(String, Record)>,
-    /// Log entries to drop, per document: all up to and including the revision given.
-    pub truncations: Vec<(String, u64)>,
+    /// Checkpoints to add, per document: kept, so that the text of any revision can be rebuilt
+    /// from the nearest one before it.
+    pub checkpoints: Vec<(String, Record)>,
+    /// Named versions to add, per document: (document, label, record).
+    pub versions: Vec<(String, String, Vec<u8>)>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.appends.is_empty() && self.snapshots.is_empty() && self.truncations.is_empty()
+        self.appends.is_empty()
+            && self.snapshots.is_empty()
+            && self.checkpoints.is_empty()
+            && self.versions.is_empty()
     }
 }
 
 /// A durable home for documents.
 pub trait Store: Send + Sync + 'static {
-    /// Reads `doc`: its snapshot and the log entries kept. A document never stored is empty.
-    fn load(&self, doc: &str) -> Result<Stored, Error>;
+    /// Reads what rebuilding `doc` needs: its snapshot, and the log entries after the
+    /// snapshot's revision minus `behind` (those just before the snapshot refill the room's
+    /// history). A document never stored is empty.
+    fn load(&self, doc: &str, behind: u64) -> Result<Stored, Error>;
+
+    /// The log entries of `doc` with revisions in `after + 1 ..= up_to`, at most `limit` of
+    /// them, in revision order.
+    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error>;
+
+    /// The last log entry of `doc`, if it has one.
+    fn last(&self, doc: &str) -> Result<Option<Record>, Error>;
+
+    /// The checkpoint of `doc` at `revision`, or the nearest one before it.
+    fn checkpoint(&self, doc: &str, revision: u64) -> Result<Option<Record>, Error>;
+
+    /// The named versions of `doc`, by label.
+    fn versions(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, Error>;
+
+    /// The version of `doc` named `label`, if there is one.
+    fn version(&self, doc: &str, label: &str) -> Result<Option<Vec<u8>>, Error>;
 
     /// Commits `batch` durably and atomically: when this returns `Ok`, all of it survives a
     /// crash; when the process dies first, none of it is half there.

@@ -2,10 +2,14 @@
 //! that change only on purpose. The server converts its changes and snapshots to these at the
 //! edge, so a change to the wire protocol never changes what is on disk.
 //!
-//! Every record carries `"v"`, its format's version. Version 1 is the first; records written
-//! before versions existed (no `"v"`) are read as version 0, whose only difference is how a
-//! snapshot's last requests hold their ack. `test_data/` has records of each version, which
-//! every later version must still read.
+//! Every record carries `"v"`, its format's version; `test_data/` has records of each version,
+//! which every later version must still read.
+//! - Version 0 (no `"v"`): records written before versions existed; a snapshot's last requests
+//!   hold their whole ack.
+//! - Version 1: last requests hold their revision and value.
+//! - Version 2: a change holds the text's next id after it (`next_seq`) and when it was made
+//!   (`at`); a snapshot holds the text's structure (ids and deletions, for placing old edits)
+//!   and the revision its history starts from; named versions.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// The version records are written in.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// A client's request id, as it came: a safe integer or a string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +63,19 @@ pub struct ChangeRecord {
     /// A later piece of the same request as the change before it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continued: bool,
+    /// The sequence number of the text's next character id after this change (0 before
+    /// version 2, when it was not kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub next_seq: u64,
+    /// When the change was made, in milliseconds since the Unix epoch (from version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
     #[serde(flatten)]
     pub change: ChangeKind,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A client's last request that changed something, as a snapshot keeps it.
@@ -114,6 +129,25 @@ pub struct SnapshotRecord {
     pub title: String,
     pub counters: BTreeMap<String, i64>,
     pub requests: BTreeMap<String, LastRequestRecord>,
+    /// The text's structure (character ids and deletions), base64 of the protocol's encoding
+    /// (from version 2; a checkpoint kept for its text has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structure: Option<String>,
+    /// The first revision the text's history reaches back to: 0, or for a document written
+    /// before version 2, the revision of its first snapshot of version 2 or later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_from: Option<u64>,
+}
+
+/// A named version of a document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    #[serde(default)]
+    pub v: u32,
+    pub label: String,
+    pub revision: u64,
+    /// When it was saved, in milliseconds since the Unix epoch.
+    pub created_at: u64,
 }
 
 /// A record the store can encode and decode.
@@ -151,6 +185,12 @@ impl Encoded for ChangeRecord {
 }
 
 impl Encoded for SnapshotRecord {
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Encoded for VersionRecord {
     fn version(&self) -> u32 {
         self.v
     }

@@ -6,10 +6,14 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 
 use crate::{Batch, Error, Record, Store, Stored};
 
-/// Log entries by (document, revision).
+/// Log entries by (document, revision): each document's whole history.
 const LOG: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("log");
 /// Each document's snapshot: (revision, bytes).
 const SNAPSHOTS: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("snapshots");
+/// Checkpoints by (document, revision).
+const CHECKPOINTS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("checkpoints");
+/// Named versions by (document, label).
+const VERSIONS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("versions");
 
 /// A store in one redb file.
 #[derive(Debug)]
@@ -51,22 +55,84 @@ fn io<E: Into<redb::Error>>(operation: &'static str) -> impl Fn(E) -> Error {
     move |error| Error::Io { operation, source: error.into() }
 }
 
+impl RedbStore {
+    /// The records of `table` for `doc` in `range` of revisions, in order, at most `limit`;
+    /// from the end when `backwards`.
+    fn range(
+        &self,
+        table: TableDefinition<'_, (&str, u64), &[u8]>,
+        doc: &str,
+        range: std::ops::RangeInclusive<u64>,
+        limit: usize,
+        backwards: bool,
+    ) -> Result<Vec<Record>, Error> {
+        let txn = self.db.begin_read().map_err(io("read"))?;
+        let table = txn.open_table(table).map_err(io("read"))?;
+        let (start, end) = range.into_inner();
+        let entries = table.range((doc, start)..=(doc, end)).map_err(io("read"))?;
+        let record = |entry: Result<_, redb::StorageError>| -> Result<Record, Error> {
+            let (key, value): (redb::AccessGuard<'_, (&str, u64)>, redb::AccessGuard<'_, &[u8]>) =
+                entry.map_err(io("read"))?;
+            Ok(Record { revision: key.value().1, bytes: value.value().to_vec() })
+        };
+        if backwards {
+            entries.rev().take(limit).map(record).collect()
+        } else {
+            entries.take(limit).map(record).collect()
+        }
+    }
+}
+
 impl Store for RedbStore {
-    fn load(&self, doc: &str) -> Result<Stored, Error> {
+    fn load(&self, doc: &str, behind: u64) -> Result<Stored, Error> {
         let txn = self.db.begin_read().map_err(io("read"))?;
         let snapshots = txn.open_table(SNAPSHOTS).map_err(io("read"))?;
         let snapshot = snapshots.get(doc).map_err(io("read"))?.map(|guard| {
             let (revision, bytes) = guard.value();
             Record { revision, bytes: bytes.to_vec() }
         });
-        let log = txn.open_table(LOG).map_err(io("read"))?;
-        let mut entries = Vec::new();
-        let range = log.range((doc, 0)..=(doc, u64::MAX)).map_err(io("read"))?;
-        for entry in range {
-            let (key, value) = entry.map_err(io("read"))?;
-            entries.push(Record { revision: key.value().1, bytes: value.value().to_vec() });
+        drop(txn);
+        let from = snapshot.as_ref().map_or(0, |s| s.revision.saturating_sub(behind));
+        let log = self.range(LOG, doc, from + 1..=u64::MAX, usize::MAX, false)?;
+        Ok(Stored { snapshot, log })
+    }
+
+    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {
+        if after >= up_to {
+            return Ok(Vec::new());
         }
-        Ok(Stored { snapshot, log: entries })
+        self.range(LOG, doc, after + 1..=up_to, limit, false)
+    }
+
+    fn last(&self, doc: &str) -> Result<Option<Record>, Error> {
+        Ok(self.range(LOG, doc, 0..=u64::MAX, 1, true)?.pop())
+    }
+
+    fn checkpoint(&self, doc: &str, revision: u64) -> Result<Option<Record>, Error> {
+        Ok(self.range(CHECKPOINTS, doc, 0..=revision, 1, true)?.pop())
+    }
+
+    fn versions(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let txn = self.db.begin_read().map_err(io("read"))?;
+        let table = txn.open_table(VERSIONS).map_err(io("read"))?;
+        let entries = table.range((doc, "")..).map_err(io("read"))?;
+        let mut versions = Vec::new();
+        for entry in entries {
+            let (key, value) = entry.map_err(io("read"))?;
+            let (owner, label) = key.value();
+            if owner != doc {
+                break;
+            }
+            versions.push((label.to_owned(), value.value().to_vec()));
+        }
+        Ok(versions)
+    }
+
+    fn version(&self, doc: &str, label: &str) -> Result<Option<Vec<u8>>, Error> {
+        let txn = self.db.begin_read().map_err(io("read"))?;
+        let table = txn.open_table(VERSIONS).map_err(io("read"))?;
+        let found = table.get((doc, label)).map_err(io("read"))?;
+        Ok(found.map(|guard| guard.value().to_vec()))
     }
 
     fn commit(&self, batch: &Batch) -> Result<(), Error> {
@@ -83,8 +149,16 @@ impl Store for RedbStore {
                     .insert(doc.as_str(), (record.revision, record.bytes.as_slice()))
                     .map_err(io("write"))?;
             }
-            for (doc, upto) in &batch.truncations {
-                log.retain_in((doc.as_str(), 0)..=(doc.as_str(), *upto), |_, _| false)
+            let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(io("write"))?;
+            for (doc, record) in &batch.checkpoints {
+                checkpoints
+                    .insert((doc.as_str(), record.revision), record.bytes.as_slice())
+                    .map_err(io("write"))?;
+            }
+            let mut versions = txn.open_table(VERSIONS).map_err(io("write"))?;
+            for (doc, label, bytes) in &batch.versions {
+                versions
+                    .insert((doc.as_str(), label.as_str()), bytes.as_slice())
                     .map_err(io("write"))?;
             }
         }

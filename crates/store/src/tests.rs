@@ -28,68 +28,84 @@ impl Drop for TempDir {
 }
 
 fn exercise(store: &dyn Store) {
-    assert_eq!(store.load("notes").expect("loads"), Stored::default());
-    let batch = Batch {
-        appends: vec![
-            ("notes".into(), record(1, "a")),
-            ("plans".into(), record(1, "x")),
-            ("notes".into(), record(2, "b")),
-        ],
-        snapshots: vec![],
-        truncations: vec![],
+    assert_eq!(store.load("notes", 0).expect("loads"), Stored::default());
+    assert_eq!(store.last("notes").expect("reads"), None);
+    let appends = |doc: &str, from: u64, to: u64| -> Vec<(String, Record)> {
+        (from..=to).map(|r| (doc.to_owned(), record(r, &format!("{doc}{r}")))).collect()
     };
+    let mut batch = Batch { appends: appends("notes", 1, 2), ..Batch::default() };
+    batch.appends.extend(appends("plans", 1, 1));
     store.commit(&batch).expect("commits");
     store
-        .commit(&Batch {
-            appends: vec![("notes".into(), record(3, "c"))],
-            snapshots: vec![],
-            truncations: vec![],
-        })
+        .commit(&Batch { appends: appends("notes", 3, 2_500), ..Batch::default() })
         .expect("commits");
-    let loaded = store.load("notes").expect("loads");
-    assert_eq!(
-        loaded,
-        Stored { snapshot: None, log: vec![record(1, "a"), record(2, "b"), record(3, "c")] }
-    );
-    // A snapshot at 2 and a truncation up to 1, in the same commit as a new entry: the entry at 2
-    // is kept behind the snapshot.
+    // A snapshot and a checkpoint at 2,000, with a version, in one commit with more entries.
     let batch = Batch {
-        appends: vec![("notes".into(), record(4, "d"))],
-        snapshots: vec![("notes".into(), record(2, "ab"))],
-        truncations: vec![("notes".into(), 1)],
+        appends: appends("notes", 2_501, 2_600),
+        snapshots: vec![("notes".into(), record(2_000, "snapshot"))],
+        checkpoints: vec![
+            ("notes".into(), record(1_000, "text at 1000")),
+            ("notes".into(), record(2_000, "text at 2000")),
+        ],
+        versions: vec![("notes".into(), "draft".into(), b"at 1500".to_vec())],
     };
     store.commit(&batch).expect("commits");
-    let loaded = store.load("notes").expect("loads");
-    assert_eq!(loaded, compacted_notes());
+    // Loading takes the snapshot and the log from `behind` revisions before it.
+    let loaded = store.load("notes", 100).expect("loads");
+    assert_eq!(loaded.snapshot, Some(record(2_000, "snapshot")));
+    assert_eq!(loaded.log.first(), Some(&record(1_901, "notes1901")));
+    assert_eq!(loaded.log.last(), Some(&record(2_600, "notes2600")));
+    assert_eq!(loaded.log.len(), 700);
+    // The whole history stays, and reads in pages.
+    let page = store.log("notes", 0, 2_600, 3).expect("reads");
+    assert_eq!(page, [record(1, "notes1"), record(2, "notes2"), record(3, "notes3")]);
+    let page = store.log("notes", 1_499, 1_501, 10).expect("reads");
+    assert_eq!(page, [record(1_500, "notes1500"), record(1_501, "notes1501")]);
+    assert_eq!(store.log("notes", 5, 5, 10).expect("reads"), []);
+    assert_eq!(store.last("notes").expect("reads"), Some(record(2_600, "notes2600")));
+    // The nearest checkpoint at or before a revision.
+    assert_eq!(store.checkpoint("notes", 999).expect("reads"), None);
     assert_eq!(
-        store.load("plans").expect("loads").log,
-        [record(1, "x")],
-        "other documents untouched"
+        store.checkpoint("notes", 1_999).expect("reads"),
+        Some(record(1_000, "text at 1000"))
     );
-    assert_eq!(store.load("no/such/../path").expect("ids are keys, not paths"), Stored::default());
-}
-
-/// What `exercise` leaves of "notes": the snapshot and the log records after it.
-fn compacted_notes() -> Stored {
-    Stored {
-        snapshot: Some(record(2, "ab")),
-        log: vec![record(2, "b"), record(3, "c"), record(4, "d")],
-    }
+    assert_eq!(
+        store.checkpoint("notes", 9_999).expect("reads"),
+        Some(record(2_000, "text at 2000"))
+    );
+    // Versions by label.
+    store
+        .commit(&Batch {
+            versions: vec![("notes".into(), "a-first".into(), b"at 10".to_vec())],
+            ..Batch::default()
+        })
+        .expect("commits");
+    let versions = store.versions("notes").expect("reads");
+    assert_eq!(
+        versions,
+        [("a-first".into(), b"at 10".to_vec()), ("draft".into(), b"at 1500".to_vec())]
+    );
+    assert_eq!(store.version("notes", "draft").expect("reads"), Some(b"at 1500".to_vec()));
+    assert_eq!(store.version("notes", "nope").expect("reads"), None);
+    assert_eq!(store.versions("plans").expect("reads"), []);
+    // Other documents are untouched, and ids are keys, not paths.
+    assert_eq!(store.load("plans", 0).expect("loads").log, [record(1, "plans1")]);
+    assert_eq!(store.load("no/such/../path", 0).expect("ids are keys"), Stored::default());
 }
 
 #[test]
-fn the_memory_store_appends_and_compacts() {
+fn the_memory_store_keeps_history_checkpoints_and_versions() {
     exercise(&MemoryStore::new());
 }
 
 #[test]
-fn the_redb_store_appends_compacts_and_survives_reopening() {
+fn the_redb_store_keeps_them_and_survives_reopening() {
     let dir = TempDir::new("reopen");
     let path = dir.0.join("tandem.redb");
     exercise(&RedbStore::open(&path).expect("opens"));
     let reopened = RedbStore::open(&path).expect("reopens");
-    let loaded = reopened.load("notes").expect("loads");
-    assert_eq!(loaded, compacted_notes());
+    assert_eq!(reopened.last("notes").expect("reads"), Some(record(2_600, "notes2600")));
+    assert_eq!(reopened.load("notes", 0).expect("loads").log.len(), 600);
 }
 
 #[test]
@@ -111,8 +127,7 @@ fn a_damaged_store_file_is_an_error_that_names_it() {
             store
                 .commit(&Batch {
                     appends: vec![("notes".into(), record(revision, &"x".repeat(100)))],
-                    snapshots: vec![],
-                    truncations: vec![],
+                    ..Batch::default()
                 })
                 .expect("commits");
         }
@@ -139,7 +154,7 @@ mod records {
         Error,
         records::{
             ChangeKind, ChangeRecord, Encoded, LastRequestRecord, RequestIdRecord, SnapshotRecord,
-            VERSION,
+            VERSION, VersionRecord,
         },
     };
 
@@ -152,12 +167,15 @@ mod records {
     }
 
     fn changes(v: u32) -> Vec<(&'static str, ChangeRecord)> {
+        // Version 2 added the next id and the time.
         let change = |revision, author: &str, request, continued, change| ChangeRecord {
             v,
             revision,
             author: author.into(),
             request,
             continued,
+            next_seq: if v >= 2 { 10 + revision } else { 0 },
+            at: (v >= 2).then_some(1_765_000_000_000 + revision),
             change,
         };
         vec![
@@ -220,6 +238,8 @@ mod records {
             title: "Plans".into(),
             counters: BTreeMap::from([("likes".to_owned(), -1)]),
             requests,
+            structure: (v >= 2).then(|| "AQIDBA==".to_owned()),
+            history_from: (v >= 2).then_some(0),
         }
     }
 
@@ -245,6 +265,17 @@ mod records {
             let decoded = SnapshotRecord::decode("notes", 0, &read(&name)).expect("decodes");
             assert_eq!(decoded, snapshot(v), "{name}");
         }
+        let name = "version-v2.json";
+        assert_eq!(VersionRecord::decode("notes", 0, &read(name)).expect("decodes"), version());
+    }
+
+    fn version() -> VersionRecord {
+        VersionRecord {
+            v: 2,
+            label: "draft-1".into(),
+            revision: 1_500,
+            created_at: 1_765_000_000_000,
+        }
     }
 
     #[test]
@@ -253,6 +284,7 @@ mod records {
             golden(&format!("change-v{VERSION}-{kind}.json"), &record);
         }
         golden(&format!("snapshot-v{VERSION}.json"), &snapshot(VERSION));
+        golden(&format!("version-v{VERSION}.json"), &version());
     }
 
     #[test]

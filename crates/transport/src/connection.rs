@@ -127,6 +127,7 @@ impl Connection {
                             let len = message.len() as isize;
                             let sent = tokio::time::timeout(stall, sink.send(message)).await;
                             queue.count(-len);
+                            queue.drained.notify_waiters();
                             match sent {
                                 Ok(Ok(())) => {}
                                 Ok(Err(_)) => return,

@@ -1,6 +1,7 @@
 //! The registry of live connections, their outgoing queues, and the keepalive task.
 
 use std::{
+    collections::VecDeque,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -61,6 +62,10 @@ pub(crate) struct Shared {
     /// Why the connection was asked to close, and the signal to do so.
     close_reason: Mutex<Option<Closed>>,
     pub(crate) close: Notify,
+    /// While held ([`Handle::hold`]): the messages sent meanwhile, and their bytes.
+    held: Mutex<Option<(VecDeque<Message>, usize)>>,
+    /// Signalled each time the writer has sent a message, or the connection closes.
+    pub(crate) drained: Notify,
 }
 
 impl Shared {
@@ -70,7 +75,17 @@ impl Shared {
         let first = slot.is_none();
         slot.get_or_insert(reason);
         self.close.notify_one();
+        self.drained.notify_waiters();
         first
+    }
+
+    fn closing(&self) -> bool {
+        self.close_reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some()
+            || self.outgoing.is_closed()
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<(VecDeque<Message>, usize)>> {
+        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn close_reason(&self) -> Closed {
@@ -78,8 +93,33 @@ impl Shared {
         slot.clone().unwrap_or(Closed::Shutdown)
     }
 
-    /// Queues a message, disconnecting the client if its queue is full.
+    /// Queues a message (or holds it, while held; pings are never held), disconnecting the
+    /// client if its queue is full.
     fn deliver(&self, message: Message) -> bool {
+        if !matches!(message, Message::Ping(_)) {
+            let mut held = self.held();
+            if let Some((messages, bytes)) = held.as_mut() {
+                let len = message.len();
+                let total = self.total_bytes.load(Ordering::SeqCst);
+                let fits = *bytes == 0 || bytes.saturating_add(len) <= self.max_queued_bytes;
+                if fits && total.saturating_add(len) <= self.max_total_bytes {
+                    *bytes += len;
+                    self.total_bytes.fetch_add(len, Ordering::SeqCst);
+                    messages.push_back(message);
+                    return true;
+                }
+                drop(held);
+                if self.request_close(Closed::SlowConsumer) {
+                    tracing::debug!(connection = %self.id, "held messages full; disconnecting");
+                }
+                return false;
+            }
+        }
+        self.enqueue(message)
+    }
+
+    /// Puts a message in the outgoing queue, disconnecting the client if the queue is full.
+    fn enqueue(&self, message: Message) -> bool {
         // One message of any size gets into an empty queue; past that, the bytes are bounded.
         // Every queue's bytes together are bounded too.
         let len = message.len();
@@ -119,10 +159,14 @@ impl Shared {
         }
     }
 
-    /// Takes whatever is still queued off the pool's count, when the connection is gone.
+    /// Takes whatever is still queued or held off the pool's count, when the connection is
+    /// gone.
     pub(crate) fn forget_queued(&self) {
         let left = self.queued_bytes.swap(0, Ordering::SeqCst);
         take_off(&self.total_bytes, left);
+        if let Some((_, bytes)) = self.held().take() {
+            take_off(&self.total_bytes, bytes);
+        }
     }
 
     /// Asks the connection to close as a slow consumer (its writer could not send in time).
@@ -172,6 +216,8 @@ impl Pool {
             last_seen: AtomicU64::new(self.now_ms()),
             close_reason: Mutex::new(None),
             close: Notify::new(),
+            held: Mutex::new(None),
+            drained: Notify::new(),
         });
         self.inner.connections.insert(id, Arc::clone(&shared));
         Connection::new(self.clone(), shared, receiver)
@@ -272,5 +318,48 @@ impl Handle {
     /// Closes the connection with 1008 (policy violation) and `reason`.
     pub fn close_for_policy(&self, reason: &'static str) {
         self.0.request_close(Closed::Policy(reason));
+    }
+
+    /// Holds the messages sent from now on (but pings) until [`Handle::release`]: they wait
+    /// in order, within the queue's bound in bytes (past it the connection is closed as a slow
+    /// consumer), while [`Handle::send_through`] sends others ahead of them.
+    pub fn hold(&self) {
+        self.0.held().get_or_insert_with(Default::default);
+    }
+
+    /// Queues `message` ahead of any held ones, once the queue has room: it waits while the
+    /// queue holds half its bound or more, so that a long stream sent this way follows the
+    /// client's pace. False if the connection is gone (or goes while waiting).
+    pub async fn send_through(&self, message: Message) -> bool {
+        let shared = &self.0;
+        let half = shared.max_queued_bytes / 2;
+        loop {
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if shared.closing() {
+                return false;
+            }
+            let queued = shared.queued_bytes.load(Ordering::SeqCst);
+            if (queued == 0 || queued < half) && shared.outgoing.capacity() > 0 {
+                return shared.enqueue(message);
+            }
+            drained.await;
+        }
+    }
+
+    /// Queues the held messages, in order, and stops holding. False if that filled the queue
+    /// (the connection is then closed as a slow consumer).
+    pub fn release(&self) -> bool {
+        let shared = &self.0;
+        let mut held = shared.held();
+        let Some((messages, bytes)) = held.take() else { return true };
+        take_off(&shared.total_bytes, bytes);
+        // Under the lock, so that nothing sent meanwhile can overtake them.
+        let mut all = true;
+        for message in messages {
+            all &= shared.enqueue(message);
+        }
+        all
     }
 }

@@ -277,3 +277,46 @@ async fn a_message_the_client_does_not_take_in_time_closes_the_connection() {
     assert_eq!(pool.queued_bytes(), 0, "what waited is freed");
     talk.abort();
 }
+
+#[tokio::test]
+async fn held_messages_wait_behind_those_sent_through_and_keep_their_order() {
+    let pool = Pool::new(Config { queue_bytes: 4 << 10, ..config() });
+    let (handle, mut ada, _, _) = connect(&pool, 1 << 16).await;
+    handle.hold();
+    assert!(handle.send(Message::text("live 1")));
+    assert!(handle.send(Message::text("live 2")));
+    // A long catch-up goes through at the client's pace, ahead of the held messages.
+    let sender = handle.clone();
+    let catch_up = tokio::spawn(async move {
+        for n in 0..200 {
+            assert!(
+                sender.send_through(Message::text(format!("old {n} {}", "x".repeat(100)))).await
+            );
+        }
+    });
+    for n in 0..200 {
+        let text = next_text(&mut ada).await;
+        assert!(text.starts_with(&format!("old {n} ")), "{text:.20}");
+    }
+    catch_up.await.expect("ran");
+    assert!(pool.queued_bytes() > 0, "the held messages count towards the bound");
+    assert!(handle.release());
+    assert!(handle.send(Message::text("live 3")));
+    for expected in ["live 1", "live 2", "live 3"] {
+        assert_eq!(next_text(&mut ada).await, expected);
+    }
+}
+
+#[tokio::test]
+async fn held_messages_past_the_queue_bound_close_the_connection() {
+    let pool = Pool::new(Config { queue_bytes: 1 << 10, ..config() });
+    let (handle, _ada, _, task) = connect(&pool, 1 << 16).await;
+    handle.hold();
+    let mut held = 0;
+    while handle.send(Message::text("x".repeat(100))) {
+        held += 1;
+        assert!(held < 100, "holding never stopped");
+    }
+    assert_eq!(ended(task).await, Closed::SlowConsumer);
+    assert_eq!(pool.queued_bytes(), 0, "what was held is freed");
+}

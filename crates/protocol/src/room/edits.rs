@@ -9,6 +9,17 @@ use crate::{
     ot::{Edit, carry},
 };
 
+/// The refusal of an edit that does not fit the text of its revision.
+fn outside(revision: u64, edit: &Edit, len: usize) -> Error {
+    let (start, end) = match edit {
+        Edit::Insert { index, .. } => (*index, *index),
+        Edit::Delete { index, len } => (*index, index.saturating_add(*len)),
+    };
+    let message =
+        format!("{start}..{end} is outside the text of revision {revision} (length {len})");
+    Error::refused(ErrorCode::OutOfRange, message)
+}
+
 impl Room {
     pub(super) fn handle_insert(
         &mut self,
@@ -85,7 +96,9 @@ impl Room {
     }
 
     /// Applies a text edit made at `revision`: checks it against the text of that revision,
-    /// transforms it past the edits applied since, and applies what remains.
+    /// carries it past the edits applied since (transformed one by one when the history in
+    /// memory reaches back to it, placed by identity when it does not), and applies what
+    /// remains, one revision per piece.
     fn edit(
         &mut self,
         client: &str,
@@ -94,41 +107,22 @@ impl Room {
         edit: Edit,
         now: Duration,
     ) -> Result<Reply, Error> {
-        let oldest = self.oldest_revision();
         if revision > self.revision {
             let message =
                 format!("revision {revision} is ahead of the document's {}", self.revision);
             return Err(Error::refused(ErrorCode::StaleRevision, message));
         }
-        if revision < oldest {
-            let message =
-                format!("revision {revision} is older than the history kept (from {oldest})");
-            return Err(Error::refused(ErrorCode::StaleRevision, message));
-        }
-        let since = (revision - oldest) as usize;
-        let concurrent = self.history.range(since..);
-        // The length of the text at `revision`: before the first change after it.
-        let len_then = self.history.get(since).map_or(self.text.len(), |entry| entry.len_before);
-        if !edit.fits(len_then) {
-            let (start, end) = match &edit {
-                Edit::Insert { index, .. } => (*index, *index),
-                Edit::Delete { index, len } => (*index, index.saturating_add(*len)),
-            };
+        let edits = if revision >= self.oldest_revision() {
+            self.transform_late(revision, edit)?
+        } else {
+            self.place_old(revision, edit)?
+        };
+        if edits.len() > self.limits.max_pieces {
             let message = format!(
-                "{start}..{end} is outside the text of revision {revision} (length {len_then})"
+                "changes since revision {revision} cut this edit into more than {} pieces; send it in parts",
+                self.limits.max_pieces
             );
-            return Err(Error::refused(ErrorCode::OutOfRange, message));
-        }
-        let mut edits = vec![edit];
-        for other in concurrent.filter_map(|entry| entry.shape) {
-            edits = carry(&edits, other);
-            if edits.len() > self.limits.max_pieces {
-                let message = format!(
-                    "revision {revision} is too far behind: concurrent edits cut this one into more than {} pieces",
-                    self.limits.max_pieces
-                );
-                return Err(Error::refused(ErrorCode::StaleRevision, message));
-            }
+            return Err(Error::refused(ErrorCode::TooLarge, message));
         }
         // Every piece must fit before any is applied, so an edit is applied whole or not at all.
         let mut len = self.text.len();
@@ -148,11 +142,102 @@ impl Room {
         Ok(self.changed(client, id, now))
     }
 
-    /// Applies a text edit to the text.
+    /// An edit made at `revision`, inside the history in memory, transformed past every change
+    /// since, one by one (by their shapes: no text is copied).
+    fn transform_late(&self, revision: u64, edit: Edit) -> Result<Vec<Edit>, Error> {
+        let since = (revision - self.oldest_revision()) as usize;
+        // The length of the text at `revision`: before the first change after it.
+        let len_then = self.history.get(since).map_or(self.text.len(), |entry| entry.len_before);
+        if !edit.fits(len_then) {
+            return Err(outside(revision, &edit, len_then));
+        }
+        let mut edits = vec![edit];
+        for other in self.history.range(since..).filter_map(|entry| entry.shape) {
+            edits = carry(&edits, other);
+            if edits.len() > self.limits.max_pieces {
+                break;
+            }
+        }
+        Ok(edits)
+    }
+
+    /// An edit made at `revision`, older than the history in memory, placed by the identity
+    /// of the characters it was made among: the same result as transforming it past every
+    /// change since, at a cost that follows the document's size rather than the revisions
+    /// since. Needs the revision's next character id from the store.
+    fn place_old(&self, revision: u64, edit: Edit) -> Result<Vec<Edit>, Error> {
+        if revision < self.history_from {
+            let message = format!(
+                "revision {revision} is from before this document's history was kept (from {})",
+                self.history_from
+            );
+            return Err(Error::refused(ErrorCode::StaleRevision, message));
+        }
+        let Some(past) = self.past.filter(|past| past.revision == revision) else {
+            return Err(Error::NeedsPast { revision });
+        };
+        self.text
+            .place(revision, past.next_seq, &edit)
+            .map_err(|outside_then| outside(revision, &edit, outside_then.len))
+    }
+
+    /// Turns the text into `target` (the text of version `label`), as `client` asked with
+    /// request `id` (an empty client for a request from outside the room): one change that
+    /// everyone sees as ordinary changes (a delete of what differs, then an insert of what the
+    /// version has there, the second continuing the first), so nothing of the later history
+    /// is lost. The sender gets the changes too, then `restored`.
+    pub fn restore_text(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        label: &str,
+        target: &str,
+        now: Duration,
+    ) -> Reply {
+        let current: Vec<char> = self.text.to_string().chars().collect();
+        let target: Vec<char> = target.chars().collect();
+        let prefix = current.iter().zip(&target).take_while(|(a, b)| a == b).count();
+        let suffix = current[prefix..]
+            .iter()
+            .rev()
+            .zip(target[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let removed = current.len() - prefix - suffix;
+        let added: String = target[prefix..target.len() - suffix].iter().collect();
+        let mut edits = Vec::new();
+        if removed > 0 {
+            edits.push(Edit::Delete { index: prefix, len: removed });
+        }
+        if !added.is_empty() {
+            edits.push(Edit::Insert { index: prefix, text: added });
+        }
+        for (piece, edit) in edits.into_iter().enumerate() {
+            let len_before = self.text.len();
+            if let Err(error) = self.apply_edit(&edit) {
+                // Unreachable: the edits are cut from the text itself.
+                let message = format!("the version could not be restored: {error}");
+                return Reply::refused(id, ErrorCode::OutOfRange, message);
+            }
+            // No request id: a restore is not a change the client keeps in flight.
+            self.commit(client, None, piece > 0, Change::from_edit(&edit), len_before);
+        }
+        let changes: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
+        let mut to_others = changes.clone();
+        to_others.extend(self.touch(client, now));
+        let restored =
+            ServerMessage::Restored { id, label: label.to_owned(), revision: self.revision };
+        let mut to_sender = changes;
+        to_sender.push(restored);
+        let logged = std::mem::take(&mut self.logged);
+        Reply { to_sender, to_others, logged, ..Reply::default() }
+    }
+
+    /// Applies a text edit to the text, as the change of the next revision.
     pub(super) fn apply_edit(&mut self, edit: &Edit) -> Result<(), tandem_crdt::Error> {
         match edit {
             Edit::Insert { index, text } => self.text.insert(*index, text),
-            Edit::Delete { index, len } => self.text.delete(*index, *len),
+            Edit::Delete { index, len } => self.text.delete(*index, *len, self.revision + 1),
         }
     }
 
@@ -175,6 +260,7 @@ impl Room {
             author: author.to_owned(),
             request,
             continued,
+            next_seq: self.text.next_seq(),
             change,
         };
         if let Some(id) = &entry.request {
@@ -219,6 +305,6 @@ impl Room {
         };
         let mut to_others: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
         to_others.extend(self.touch(client, now));
-        Reply { to_sender: vec![ack], to_others, logged: Vec::new() }
+        Reply { to_sender: vec![ack], to_others, ..Reply::default() }
     }
 }

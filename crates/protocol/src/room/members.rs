@@ -6,7 +6,9 @@ use std::time::Duration;
 use tandem_presence::{Cursor, Fields, User};
 
 use super::{Room, check_field};
-use crate::{CursorView, Error, ErrorCode, Logged, Reply, ServerMessage, UserView};
+use crate::{
+    CursorView, Error, ErrorCode, Logged, Reply, Resumed, ServerMessage, UserView, catch_up,
+};
 
 /// How a client sits in the room: the connection that reaches it, and what it may do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,22 +75,24 @@ impl Room {
             counters: self.counters.to_map(),
             users,
         };
-        Ok(Reply { to_sender: vec![welcome], to_others, logged: Vec::new() })
+        Ok(Reply { to_sender: vec![welcome], to_others, ..Reply::default() })
     }
 
     /// Adds `client` back after a reconnect, from its revision `since`: a `resumed` message,
-    /// then every change after `since` in order, the client's own as the acks it missed.
-    /// `Ok(None)` when the history kept no longer reaches back to `since` (then
-    /// [`Room::join`] instead); [`Error::Taken`] if the client is in the room already.
+    /// then every change after `since` in order, the client's own as the acks it missed (from
+    /// memory, or, when the history in memory does not reach back that far, partly from the
+    /// store: see [`Resumed::FromStore`]). `Ok(None)` when `since` is not a revision the
+    /// document's history has (then [`Room::join`] instead); [`Error::Taken`] if the client
+    /// is in the room already.
     pub fn resume(
         &mut self,
         client: &str,
         seat: Seat,
         since: u64,
         now: Duration,
-    ) -> Result<Option<Reply>, Error> {
-        let oldest = self.oldest_revision();
-        if since < oldest || since > self.revision {
+    ) -> Result<Option<Resumed>, Error> {
+        let unknown = since < self.oldest_revision() && since < self.history_from;
+        if since > self.revision || unknown {
             return if self.members.contains_key(client) {
                 Err(Error::Taken { client: client.to_owned() })
             } else {
@@ -103,22 +107,23 @@ impl Room {
             head: self.revision,
             users,
         };
-        let missed: Vec<&Logged> = self
+        let oldest = self.oldest_revision();
+        let from = since.max(oldest);
+        let window: Vec<Logged> = self
             .history
             .iter()
-            .skip((since - oldest) as usize)
-            .map(|entry| &entry.logged)
+            .skip((from - oldest) as usize)
+            .map(|entry| entry.logged.clone())
             .collect();
-        let mut to_sender = vec![resumed];
-        for (at, entry) in missed.iter().enumerate() {
-            if entry.author != client {
-                to_sender.push(entry.message());
-            } else if missed.get(at + 1).is_none_or(|next| !next.continued) {
-                // One ack per request: a change applied in several pieces is acked at its last.
-                to_sender.push(entry.ack());
-            }
+        let missed = catch_up(client, &window, false);
+        if since >= oldest {
+            let mut to_sender = vec![resumed];
+            to_sender.extend(missed);
+            return Ok(Some(Resumed::Reply(Reply { to_sender, to_others, ..Reply::default() })));
         }
-        Ok(Some(Reply { to_sender, to_others, logged: Vec::new() }))
+        let continued_after = window.first().is_some_and(|first| first.continued);
+        let reply = Reply { to_sender: vec![resumed], to_others, ..Reply::default() };
+        Ok(Some(Resumed::FromStore { reply, since, until: oldest, continued_after, tail: missed }))
     }
 
     /// Makes `client` a member with its presence: returns the others in the room, and the

@@ -17,8 +17,20 @@ impl Room {
     ) -> Result<Room, Error> {
         let mut room = Room::new(id, limits, idle_after);
         if let Some(snapshot) = snapshot {
-            room.text = Text::new(&snapshot.text)
-                .map_err(|source| Error::Invalid { revision: snapshot.revision, source })?;
+            let revision = snapshot.revision;
+            room.text = match &snapshot.structure {
+                Some(structure) => Text::decode(structure),
+                // Stored before texts kept their history: it starts here.
+                None => Text::new(&snapshot.text),
+            }
+            .map_err(|source| Error::Invalid { revision, source })?;
+            if room.text.to_string() != snapshot.text {
+                let reason = "the structure does not hold the text".to_owned();
+                let source = tandem_crdt::Error::Corrupt { reason };
+                return Err(Error::Invalid { revision, source });
+            }
+            room.history_from =
+                if snapshot.structure.is_some() { snapshot.history_from } else { revision + 1 };
             room.title = snapshot.title;
             room.revision = snapshot.revision;
             room.requests = snapshot.requests;
@@ -62,6 +74,8 @@ impl Room {
             title: self.title.clone(),
             counters: self.counters.clone(),
             requests: self.requests.clone(),
+            structure: Some(self.text.encode()),
+            history_from: self.history_from,
         }
     }
 
@@ -71,7 +85,7 @@ impl Room {
         let len_before = self.text.len();
         let applied = match &entry.change {
             Change::Insert { index, text } => self.text.insert(*index, text),
-            Change::Delete { index, length } => self.text.delete(*index, *length),
+            Change::Delete { index, length } => self.text.delete(*index, *length, revision),
             Change::SetTitle { title } => {
                 self.title.clone_from(title);
                 Ok(())
@@ -83,4 +97,25 @@ impl Room {
         self.commit(&author, request, continued, change, len_before);
         Ok(())
     }
+}
+
+/// The text and title after `changes` (in revision order) are applied to `text` and `title`:
+/// what a document was at a revision, from a checkpoint before it and the log after that.
+pub fn replay(text: &str, title: &str, changes: &[Logged]) -> Result<(String, String), Error> {
+    let mut current = Text::new(text).map_err(|source| Error::Invalid { revision: 0, source })?;
+    let mut title = title.to_owned();
+    for entry in changes {
+        let revision = entry.revision;
+        let applied = match &entry.change {
+            Change::Insert { index, text } => current.insert(*index, text),
+            Change::Delete { index, length } => current.delete(*index, *length, revision),
+            Change::SetTitle { title: new } => {
+                title.clone_from(new);
+                Ok(())
+            }
+            Change::IncrementCounter { .. } => Ok(()),
+        };
+        applied.map_err(|source| Error::Invalid { revision, source })?;
+    }
+    Ok((current.to_string(), title))
 }

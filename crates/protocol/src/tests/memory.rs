@@ -1,4 +1,5 @@
-//! A busy room's memory follows its text and its history window, not what was ever typed.
+//! A busy room's memory follows its text, its history window and the number of changes, not
+//! how much was ever typed.
 
 use super::{IDLE, secs};
 use crate::{Footprint, Limits, Room};
@@ -48,19 +49,23 @@ fn inserting_and_deleting_forever_keeps_the_room_bounded() {
     // Each insert holds 20,000 bytes: the byte bound, not the count, limits the history.
     assert!(last.history_bytes <= limits.max_history_bytes, "{last:?}");
     assert!(last.history_entries < limits.max_history, "{last:?}");
-    // A tombstone run per round would make 3,000 runs; they are compacted away.
-    let most_runs = footprints.iter().map(|f| f.text_runs).max().unwrap_or(0);
-    assert!(most_runs <= 1_100, "the text's runs reached {most_runs}");
+    // The text keeps its deleted characters' ids (no text) and when they went, so that old
+    // edits can be placed: a run and a deletion per round, however much each round typed.
+    assert!(last.text_runs <= 2 * 3_000 + 4, "the text's runs reached {}", last.text_runs);
+    let mut small = Room::new("notes", limits.clone(), IDLE);
+    small.join("ada", crate::Seat::default(), secs(0)).expect("joins");
+    acked(&mut small, "ada", r#"{"type":"insert","revision":0,"index":0,"text":"[]"}"#);
+    let small = churn(&mut small, 3_000, 10);
+    assert_eq!(small.last().map(|f| f.text_runs), Some(last.text_runs), "size changed the runs");
     // And the history window behaves as before: a client from inside it can still resume.
     let oldest = room.revision() - last.history_entries as u64;
     assert!(
         room.resume("bob", crate::Seat::default(), oldest, secs(2)).expect("not taken").is_some()
     );
-    assert!(
-        room.resume("cy", crate::Seat::default(), oldest - 1, secs(2))
-            .expect("not taken")
-            .is_none()
-    );
+    assert!(matches!(
+        room.resume("cy", crate::Seat::default(), oldest - 1, secs(2)).expect("not taken"),
+        Some(crate::Resumed::FromStore { .. })
+    ));
 }
 
 #[test]
@@ -84,9 +89,11 @@ fn the_last_requests_of_clients_long_gone_are_forgotten() {
     assert!((100..=200).contains(&remembered), "{remembered} clients remembered");
     // The most recent one still gets its resend acknowledged rather than applied again.
     let revision = room.revision();
-    room.resume("c999", crate::Seat::default(), revision - 1, secs(2))
-        .expect("not taken")
-        .expect("in the window");
+    super::in_memory(
+        room.resume("c999", crate::Seat::default(), revision - 1, secs(2))
+            .expect("not taken")
+            .expect("in the window"),
+    );
     let reply = room.handle(
         "c999",
         r#"{"type":"insert","id":1,"revision":999,"index":0,"text":"x"}"#,

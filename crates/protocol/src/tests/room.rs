@@ -217,16 +217,27 @@ fn bad_input_gets_the_right_error_and_changes_nothing() {
     assert!(missing["message"].as_str().is_some_and(|m| m.contains("index")), "{missing}");
     assert_eq!(error_code(&room.handle_binary()).0, ErrorCode::InvalidMessage);
     assert_eq!((room.text(), room.revision()), ("abc".to_owned(), 1));
-    // Revisions older than the history kept are stale too.
+    // A revision older than the history in memory is not refused: the room asks for what the
+    // store knows of it, and places the edit with that.
     for text in ["d", "e"] {
         act(&mut room, &mut ada, |c| c.insert(c.len(), text).expect("fits"));
     }
-    let old = r#"{"type": "insert", "revision": 0, "index": 0, "text": "x"}"#;
-    assert_eq!(error_code(&room.handle("ada", old, secs(1))).0, ErrorCode::StaleRevision);
+    let old = r#"{"type": "insert", "id": 5, "revision": 0, "index": 0, "text": "x"}"#;
+    let asked = room.handle("ada", old, secs(1));
+    assert_eq!(asked, Reply { needs_past: Some(0), ..Reply::default() }, "nothing handled yet");
+    let far = r#"{"type": "insert", "revision": 0, "index": 1, "text": "x"}"#;
+    let past = crate::Past { revision: 0, next_seq: 1 };
+    let (_, outside) = room.handle_with("ada", far, past, secs(1));
+    assert_eq!(error_code(&outside).0, ErrorCode::OutOfRange, "the text of revision 0 is empty");
+    let (_, placed) = room.handle_with("ada", old, past, secs(1));
+    assert_eq!(json(&placed.to_sender[0]), json!({"type": "ack", "id": 5, "revision": 4}));
+    assert_eq!(room.text(), "xabcde");
+    ada.receive(placed.to_sender[0].clone()).expect_err("not its change in flight");
+    let mut ada = join(&mut room, "ada2");
     // And the connection carries on.
     let reply = act(&mut room, &mut ada, |c| c.insert(0, ">").expect("fits"));
     assert_eq!(json(&reply.to_sender[0])["type"], "ack");
-    assert_eq!(room.text(), ">abcde");
+    assert_eq!(room.text(), ">xabcde");
 }
 
 #[test]
@@ -365,7 +376,7 @@ fn a_change_refused_as_too_fast_stays_in_flight_and_is_resent_past_a_remote_edit
 }
 
 #[test]
-fn a_delete_cut_into_too_many_pieces_is_refused_as_stale() {
+fn a_delete_cut_into_too_many_pieces_is_refused_as_too_large() {
     let mut room = Room::new("notes", Limits { max_pieces: 3, ..Limits::default() }, IDLE);
     let mut ada = join(&mut room, "ada");
     act(&mut room, &mut ada, |c| c.insert(0, "abcdef").expect("fits"));
@@ -373,7 +384,7 @@ fn a_delete_cut_into_too_many_pieces_is_refused_as_stale() {
         act(&mut room, &mut ada, |c| c.insert(index, "-").expect("fits"));
     }
     let late = r#"{"type": "delete", "revision": 1, "index": 0, "length": 6}"#;
-    assert_eq!(error_code(&room.handle("ada", late, secs(1))).0, ErrorCode::StaleRevision);
+    assert_eq!(error_code(&room.handle("ada", late, secs(1))).0, ErrorCode::TooLarge);
     // Cut into pieces within the limit, a delete is applied piece by piece, acked once.
     let mut room = Room::new("notes", Limits::default(), IDLE);
     let mut ada = join(&mut room, "ada");
@@ -470,10 +481,11 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
     assert_eq!(json(&first.to_sender[0]), json!({"type": "ack", "id": 1, "revision": 1}));
     // Without a resumed session the same id is a new request (a fresh client may reuse ids).
     room.leave("ada");
-    let resumed = room
-        .resume("ada", crate::Seat::default(), 0, secs(2))
-        .expect("not taken")
-        .expect("history reaches back");
+    let resumed = super::in_memory(
+        room.resume("ada", crate::Seat::default(), 0, secs(2))
+            .expect("not taken")
+            .expect("history reaches back"),
+    );
     let kinds: Vec<_> = resumed.to_sender.iter().map(|m| json(m)["type"].clone()).collect();
     assert_eq!(
         kinds,
@@ -495,7 +507,13 @@ fn a_resumed_client_that_resends_its_last_change_is_acked_again_not_applied_twic
         "a client in the room cannot come in again"
     );
     small.leave("bob");
-    assert!(small.resume("bob", crate::Seat::default(), 0, secs(1)).expect("not taken").is_none());
+    // Too far back for the history in memory: the rest comes from the store.
+    let resumed = small.resume("bob", crate::Seat::default(), 0, secs(1)).expect("not taken");
+    assert!(
+        matches!(&resumed, Some(crate::Resumed::FromStore { since: 0, until: 1, tail, .. }) if tail.len() == 1),
+        "{resumed:?}"
+    );
+    small.leave("bob");
     assert!(small.resume("bob", crate::Seat::default(), 1, secs(1)).expect("not taken").is_some());
 }
 
@@ -535,10 +553,11 @@ fn resume_acks_every_request_once_even_without_ids() {
         room.handle("ada", &frame, secs(1));
     }
     room.leave("ada");
-    let resumed = room
-        .resume("ada", crate::Seat::default(), 0, secs(2))
-        .expect("not taken")
-        .expect("history reaches back");
+    let resumed = super::in_memory(
+        room.resume("ada", crate::Seat::default(), 0, secs(2))
+            .expect("not taken")
+            .expect("history reaches back"),
+    );
     let acks = resumed.to_sender.iter().filter(|m| matches!(m, ServerMessage::Ack { .. })).count();
     assert_eq!(acks, 2);
 }

@@ -92,18 +92,18 @@ async fn a_compacted_store_restarts_to_the_same_document() {
     {
         use tandem_store::Store;
         let store = tandem_store::RedbStore::open(&dir.0.join("tandem.redb")).expect("opens");
-        let stored = store.load("notes").expect("loads");
+        let stored = store.load("notes", 1_000).expect("loads");
         assert_eq!(
             stored.snapshot.map(|snapshot| snapshot.revision),
             Some(2_000),
-            "compacted at 2,000"
+            "a snapshot at 2,000"
         );
         let first = stored.log.first().map(|record| record.revision);
-        assert_eq!(
-            (first, stored.log.len()),
-            (Some(1_001), 1_101),
-            "a history's worth is kept behind it"
-        );
+        assert_eq!((first, stored.log.len()), (Some(1_001), 1_101), "loading reads from behind it");
+        // The whole history stays, with a checkpoint of the text every 1,000 revisions.
+        assert_eq!(store.log("notes", 0, 10, 10).expect("reads").len(), 10, "from revision 1");
+        let checkpoint = store.checkpoint("notes", 1_999).expect("reads");
+        assert_eq!(checkpoint.map(|record| record.revision), Some(1_000));
     }
     let server = TestServer::start_with(stored(&dir)).await;
     assert_eq!(state(&server, "notes").await, before);

@@ -1,7 +1,7 @@
 //! Editing over real sockets: welcome, acks, broadcasts, presence and the ABCD case.
 
 use serde_json::json;
-use tandem_protocol::{ClientMessage, ServerMessage};
+use tandem_protocol::{ClientMessage, ErrorCode, RequestId, ServerMessage};
 
 use crate::support::TestServer;
 
@@ -142,4 +142,52 @@ async fn abcd_converges_to_acxd_whichever_op_arrives_first() {
         assert_eq!(server.document("notes").await, ("ACXD".to_owned(), 3));
         server.shutdown().await;
     }
+}
+
+/// The next ack or error, past presence messages (read raw: these frames are not the thin
+/// client's).
+async fn answer(client: &mut crate::support::Client) -> ServerMessage {
+    loop {
+        let message = client.recv().await;
+        if matches!(message, ServerMessage::Ack { .. } | ServerMessage::Error { .. }) {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_edit_made_at_a_revision_long_gone_from_memory_is_placed_and_acked() {
+    let server = TestServer::start_with(|config| config.limits.max_history = 10).await;
+    let mut ada = server.connect("notes").await;
+    ada.act(|c| c.insert(0, "hello 🌍").expect("fits")).await;
+    ada.sync().await;
+    for _ in 0..50 {
+        ada.act(|c| c.insert(c.len(), ".").expect("fits")).await;
+        ada.sync().await;
+    }
+    ada.act(|c| c.delete(0, 1).expect("fits")).await;
+    ada.sync().await;
+    // Typed at revision 1, after "hello": it lands there, before what was typed there since.
+    let mut bob = server.connect("notes").await;
+    bob.send_text(r#"{"type":"insert","id":"late","revision":1,"index":5,"text":"!"}"#).await;
+    let ack = answer(&mut bob).await;
+    assert!(
+        matches!(&ack, ServerMessage::Ack { id: Some(RequestId::String(id)), revision: 53, .. } if id == "late"),
+        "{ack:?}"
+    );
+    let (text, _) = server.document("notes").await;
+    assert_eq!(text, format!("ello! 🌍{}", ".".repeat(50)));
+    // Deleting "hello" as it was at revision 1 takes only what is left of it.
+    bob.send_text(r#"{"type":"delete","revision":1,"index":0,"length":5}"#).await;
+    let ack = answer(&mut bob).await;
+    assert!(matches!(ack, ServerMessage::Ack { revision: 54, .. }), "{ack:?}");
+    assert_eq!(server.document("notes").await.0, format!("! 🌍{}", ".".repeat(50)));
+    // A revision the document never had is still stale.
+    bob.send_text(r#"{"type":"insert","revision":999,"index":0,"text":"x"}"#).await;
+    let refused = answer(&mut bob).await;
+    assert!(
+        matches!(refused, ServerMessage::Error { code: ErrorCode::StaleRevision, .. }),
+        "{refused:?}"
+    );
+    server.shutdown().await;
 }

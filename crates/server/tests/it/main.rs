@@ -8,6 +8,7 @@ mod crash;
 mod durability;
 mod editing;
 mod frames;
+mod history;
 mod http;
 mod limits;
 mod liveness;

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, body::Bytes};
 use hyper_util::rt::TokioIo;
 use tandem_protocol::{ClientMessage, ServerMessage, ThinClient};
@@ -77,6 +77,17 @@ impl TestServer {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, hyper::HeaderMap, String) {
+        self.request_with_body(method, path, headers, "").await
+    }
+
+    /// A request with a body; the response's status, headers and body.
+    pub(crate) async fn request_with_body(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, hyper::HeaderMap, String) {
         let stream = TcpStream::connect(self.addr()).await.expect("connects");
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -86,7 +97,7 @@ impl TestServer {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(Empty::<Bytes>::new()).expect("request");
+        let request = request.body(Full::new(Bytes::from(body.to_owned()))).expect("request");
         let response = within(sender.send_request(request)).await.expect("response");
         let (parts, body) = response.into_parts();
         let body = within(body.collect()).await.expect("body").to_bytes();
@@ -264,8 +275,14 @@ impl Client {
 
     /// As `reconnect`, with `query` (such as `&token=...`) added to the resume path.
     pub(crate) async fn reconnect_with(self, addr: SocketAddr, query: &str) -> Client {
-        let Client { socket, mut thin } = self;
+        let Client { socket, thin } = self;
         drop(socket);
+        Client::resume(addr, thin, query).await
+    }
+
+    /// Connects `thin`, a client whose connection is gone, again from its revision, and
+    /// resends what is due.
+    pub(crate) async fn resume(addr: SocketAddr, mut thin: ThinClient, query: &str) -> Client {
         let url = format!("ws://{addr}{}{query}", thin.resume_path());
         let mut socket = loop {
             if let Ok((socket, _)) = within(tokio_tungstenite::connect_async(&url)).await {

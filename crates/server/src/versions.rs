@@ -1,0 +1,134 @@
+//! Named versions: saving the revision a document is at under a label, listing them, and
+//! restoring one, which applies, as one new change everyone sees, what turns the text now
+//! into that version's text. Over HTTP (`api.rs`) and the WebSocket alike.
+
+use std::sync::Arc;
+
+use tandem_protocol::{RequestId, ServerMessage};
+use tandem_store::records::{VERSION, VersionRecord};
+
+use crate::{App, auth, history, rooms::LoadError};
+
+/// Why a version could not be saved or restored.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum VersionError {
+    #[error("there is already a version named {label}")]
+    Exists { label: String },
+    #[error("there is no version named {label}")]
+    Missing { label: String },
+    #[error("the text of revision {revision} is no longer kept")]
+    NotKept { revision: u64 },
+    #[error("the server stopped before the version was stored")]
+    Stopped,
+    #[error(transparent)]
+    History(#[from] history::HistoryError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("reading the store stopped")]
+    Interrupted(#[from] tokio::task::JoinError),
+}
+
+/// Who asked: a client of the document over its WebSocket, with its request id, or someone
+/// over HTTP.
+#[derive(Clone, Debug)]
+pub(crate) enum Asker {
+    Client { client: String, id: Option<RequestId> },
+    Http,
+}
+
+impl Asker {
+    fn client(&self) -> &str {
+        match self {
+            Asker::Client { client, .. } => client,
+            // Not a client id (those have no `:`), so never a member: every client of the
+            // document is one of "the others", and none takes its changes for its own.
+            Asker::Http => ":api",
+        }
+    }
+}
+
+impl App {
+    /// Saves `label` as the name of the revision `doc` is at (`revision` when the room said
+    /// which), once everything up to it is stored; a client asker gets `version`.
+    pub(crate) async fn save_version(
+        self: &Arc<Self>,
+        doc: &str,
+        asker: Asker,
+        label: &str,
+        revision: Option<u64>,
+    ) -> Result<VersionRecord, VersionError> {
+        let (store, id, name) = (Arc::clone(&self.store), doc.to_owned(), label.to_owned());
+        let existing =
+            tokio::task::spawn_blocking(move || history::version(&*store, &id, &name)).await??;
+        if existing.is_some() {
+            return Err(VersionError::Exists { label: label.to_owned() });
+        }
+        let (record, item) = self
+            .with_room(doc, |slot| {
+                let revision = revision.unwrap_or(slot.room.revision());
+                let created_at = auth::unix_now_ms();
+                let record =
+                    VersionRecord { v: VERSION, label: label.to_owned(), revision, created_at };
+                let mut sends = Vec::new();
+                if let Asker::Client { client, id } = &asker {
+                    let message = ServerMessage::Version {
+                        id: id.clone(),
+                        label: label.to_owned(),
+                        revision,
+                        created_at: auth::rfc3339(created_at),
+                    };
+                    sends.push((self.handles_of(slot, client), message));
+                }
+                // Stored after every change up to `revision`, queued before it.
+                let item = self.queue_item(slot, Vec::new(), vec![record.clone()], sends, None);
+                (record, item)
+            })
+            .await?;
+        if !self.outbox.stored(item).await {
+            return Err(VersionError::Stopped);
+        }
+        Ok(record)
+    }
+
+    /// Restores version `label` of `doc`: the changes that make the text that version's are
+    /// applied as one new change, stored, and sent to everyone (a client asker gets them and
+    /// then `restored`). Returns the revision after it.
+    pub(crate) async fn restore_version(
+        self: &Arc<Self>,
+        doc: &str,
+        asker: Asker,
+        label: &str,
+    ) -> Result<u64, VersionError> {
+        let (store, id, name) = (Arc::clone(&self.store), doc.to_owned(), label.to_owned());
+        let read = move || -> Result<_, history::HistoryError> {
+            let Some(version) = history::version(&*store, &id, &name)? else {
+                return Ok(None);
+            };
+            let text = history::text_at(&*store, &id, version.revision)?;
+            Ok(Some((version, text)))
+        };
+        let found = tokio::task::spawn_blocking(read).await??;
+        let Some((version, text)) = found else {
+            return Err(VersionError::Missing { label: label.to_owned() });
+        };
+        let Some((text, _title)) = text else {
+            return Err(VersionError::NotKept { revision: version.revision });
+        };
+        let (revision, item) = self
+            .with_room(doc, |slot| {
+                let id = match &asker {
+                    Asker::Client { id, .. } => id.clone(),
+                    Asker::Http => None,
+                };
+                let client = asker.client();
+                let reply = slot.room.restore_text(client, id, label, &text, self.now());
+                self.dispatch(slot, client, reply);
+                (slot.room.revision(), slot.last_item)
+            })
+            .await?;
+        if !self.outbox.stored(item).await {
+            return Err(VersionError::Stopped);
+        }
+        Ok(revision)
+    }
+}
