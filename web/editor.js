@@ -1,10 +1,13 @@
 // The editor page: one document, its text in a textarea, other people's carets, the title, a
-// likes counter, who is here, the connection status, one's own name and a link to share.
+// likes counter, who is here, the connection status, one's own name, a link to share, and the
+// history panel (history.js).
 //
 // Everything goes through the Tandem client served by this same server (/js/tandem.js). For
 // tests and the console the client is exposed as `window.tandem`.
 
 import { TandemClient, bindTextarea, colorOf } from '/js/tandem.js';
+
+import { historyPanel } from '/app/history.js';
 
 const PALETTE = ['#e11d48', '#2563eb', '#16a34a', '#d97706', '#9333ea', '#0891b2', '#db2777', '#65a30d', '#dc2626', '#4f46e5'];
 const ANIMALS = ['Otter', 'Heron', 'Lynx', 'Puffin', 'Badger', 'Falcon', 'Gecko', 'Ibex', 'Koala', 'Marten', 'Narwhal', 'Quokka', 'Wren', 'Yak'];
@@ -222,6 +225,10 @@ $('.dismiss').addEventListener('click', () => {
   lostText = '';
   localStorage.removeItem(lostKey);
 });
+
+// ---- History: versions saved, viewed and restored ----
+
+historyPanel({ client, doc, token });
 
 // ---- Share ----
 

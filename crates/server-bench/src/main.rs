@@ -6,10 +6,12 @@
 //! and against `--in-memory` in the same process, several times; medians are reported.
 //! It asserts no timing: it fails only if the server fails.
 //!
-//! Then `memory.rs` reports the live heap of one document under endless insert-and-delete.
+//! Then `memory.rs` reports the live heap of one document under endless insert-and-delete, and
+//! `history.rs` what an edit made at an old revision costs.
 
 #![allow(clippy::print_stdout, reason = "the report is the output")]
 
+mod history;
 mod memory;
 
 use std::time::Duration;
@@ -53,8 +55,10 @@ struct Measured {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    if std::env::args().nth(1).as_deref() == Some("memory") {
-        return memory::churn().await;
+    match std::env::args().nth(1).as_deref() {
+        Some("memory") => return memory::churn().await,
+        Some("history") => return history::run(),
+        _ => {}
     }
     let data = std::env::temp_dir().join(format!("tandem-bench-{}", std::process::id()));
     println!("durable changes: {RUNS} runs per row, medians; store in {}", data.display());
@@ -98,7 +102,17 @@ async fn main() -> Result<()> {
 }
 
 async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
-    let config = Config { bind: ([127, 0, 0, 1], 0).into(), storage, ..Config::default() };
+    // Writers as fast as the server acknowledges, far above a person's message rate.
+    let fast = std::num::NonZeroU32::new(1_000_000).context("not zero")?;
+    let config = Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        storage,
+        message_rate: fast,
+        message_burst: fast,
+        // Every writer connects from 127.0.0.1 at once.
+        max_new_connections_per_ip: fast,
+        ..Config::default()
+    };
     let server = Server::start(config).await?;
     let addr = server.local_addr();
     let mut clients = Vec::with_capacity(scenario.writers);

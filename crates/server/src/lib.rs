@@ -74,6 +74,8 @@ pub struct Config {
     /// Bytes of frames whose changes may wait to be stored; past it, connections wait before
     /// their next frame is read.
     pub outbox_bytes: usize,
+    /// Memory the store may use to cache its file.
+    pub store_cache_bytes: usize,
     pub limits: Limits,
     /// How long a client may take to send its HTTP request head (the WebSocket upgrade
     /// included); a slower one is disconnected.
@@ -108,6 +110,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(5 * 60),
             unload_after: Duration::from_secs(10 * 60),
             outbox_bytes: 64 << 20,
+            store_cache_bytes: 64 << 20,
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 10_000,
@@ -160,7 +163,8 @@ impl Server {
             Storage::Dir(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating the data directory {}", dir.display()))?;
-                Arc::new(RedbStore::open(&dir.join("tandem.redb"))?)
+                let path = dir.join("tandem.redb");
+                Arc::new(RedbStore::open_with_cache(&path, config.store_cache_bytes)?)
             }
         };
         let listener = TcpListener::bind(config.bind)

@@ -27,7 +27,11 @@ struct Args {
     /// Folder of the document store (one file, `tandem.redb`), created if missing.
     #[arg(long, env = "TANDEM_DATA_DIR", default_value = "./tandem-data")]
     data_dir: PathBuf,
-    /// Keep documents in memory only, losing them when the server stops.
+    /// Memory the store may use to cache its file, in bytes.
+    #[arg(long, env = "TANDEM_STORE_CACHE_BYTES", default_value_t = defaults().store_cache_bytes)]
+    store_cache_bytes: usize,
+    /// Keep documents (and their whole history) in memory only, losing them when the server
+    /// stops.
     #[arg(long, env = "TANDEM_IN_MEMORY", conflicts_with = "data_dir")]
     in_memory: bool,
     /// Take a document with no clients out of memory after this long (it stays stored).
@@ -184,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
         storage,
         transport,
         unload_after: args.unload_after.0,
+        store_cache_bytes: args.store_cache_bytes,
         idle_timeout: args.idle_timeout.0,
         handshake_timeout: args.handshake_timeout.0,
         max_connections: args.max_connections,

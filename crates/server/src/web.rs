@@ -26,6 +26,7 @@ pub(crate) const LANDING: Asset = Asset::new("index.html", embed!("web/index.htm
 /// `/app/{file}`: what the pages load.
 const APP: &[Asset] = &[
     Asset::new("editor.js", embed!("web/editor.js")),
+    Asset::new("history.js", embed!("web/history.js")),
     Asset::new("landing.js", embed!("web/landing.js")),
     Asset::new("style.css", embed!("web/style.css")),
     Asset::new("favicon.svg", embed!("web/favicon.svg")),

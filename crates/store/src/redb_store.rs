@@ -23,11 +23,17 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// Opens the store at `path`, creating it if it does not exist. The whole file is checked
-    /// first: a truncated or damaged file is an error that names it, never a silent loss.
+    /// Opens the store at `path`, creating it if it does not exist, with redb's default cache
+    /// (1 GiB). The whole file is checked first: a truncated or damaged file is an error that
+    /// names it, never a silent loss.
     pub fn open(path: &Path) -> Result<RedbStore, Error> {
+        RedbStore::open_with_cache(path, 1 << 30)
+    }
+
+    /// As [`RedbStore::open`], with at most `cache_bytes` of memory caching the file.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<RedbStore, Error> {
         let mut builder = Database::builder();
-        builder.set_check_integrity_on_open(true);
+        builder.set_check_integrity_on_open(true).set_cache_size(cache_bytes);
         let db = builder.create(path).map_err(|source| {
             let corrupt = match &source {
                 redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
