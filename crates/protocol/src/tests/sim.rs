@@ -339,3 +339,32 @@ fn runs_typed_at_the_same_place_stay_contiguous() {
         );
     }
 }
+
+#[test]
+fn a_client_away_for_a_hundred_thousand_revisions_comes_back_with_its_edits_applied_once() {
+    let mut sim = Sim::new(7, 2, "ABCD");
+    // Bob types, and his connection drops with the change in flight.
+    let message = sim.clients[1].insert(2, "[bob]").expect("fits");
+    sim.send(1, message);
+    sim.disconnect(1);
+    // Offline, he goes on.
+    let message = sim.clients[1].delete(0, 1).expect("fits");
+    sim.send(1, message);
+    // Meanwhile Ada makes a hundred thousand changes.
+    while sim.room.revision() < 100_050 {
+        let len = sim.clients[0].len();
+        let message = if sim.rng.random_bool(0.3) && len > 8 {
+            sim.clients[0].delete(sim.rng.random_range(0..len - 1), 1)
+        } else {
+            sim.clients[0].insert(sim.rng.random_range(0..=len), "a")
+        };
+        sim.send(0, message.expect("fits"));
+        sim.deliver_up(0);
+        sim.deliver_down(0);
+    }
+    assert!(sim.clients[1].revision() + 100_000 < sim.room.revision());
+    sim.come_back(1);
+    sim.quiesce();
+    sim.assert_converged();
+    assert_eq!(sim.room.text().matches("[bob]").count(), 1);
+}
