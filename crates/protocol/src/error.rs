@@ -46,6 +46,10 @@ pub enum Error {
     /// A frame the room refuses: the sender is answered with an `error` of this code.
     #[error("{code:?}: {message}")]
     Refused { code: ErrorCode, message: String },
+    /// A plan made at revision `planned` cannot be committed: the room is at `now` (another
+    /// change came first). Plan again.
+    #[error("planned at revision {planned}, but the room is at {now}")]
+    Stale { planned: u64, now: u64 },
     /// An edit made at a revision older than the history in memory: placing it needs that
     /// revision's next character id from the store (see [`crate::Reply::needs_past`]).
     #[error("revision {revision} is older than the history in memory")]

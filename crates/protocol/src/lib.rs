@@ -27,8 +27,8 @@ pub use crate::{
     log::{Change, LastRequest, Logged, RoomSnapshot, catch_up},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
     room::{
-        Broadcast, Footprint, Limits, Past, Reply, Resumed, Room, Seat, VersionRequest, is_label,
-        refusal, replay,
+        Broadcast, Footprint, Limits, Past, Plan, Planned, Reply, Resumed, Room, Seat,
+        VersionRequest, is_label, refusal, replay,
     },
 };
 

@@ -18,8 +18,8 @@ use std::{
 use tandem_presence::Presence;
 
 use crate::{
-    ClientMessage, Counters, Error, ErrorCode, LastRequest, Logged, RequestId, ServerMessage,
-    text::Text,
+    Change, ClientMessage, Counters, Error, ErrorCode, LastRequest, Logged, RequestId,
+    ServerMessage, text::Text,
 };
 
 pub use members::Seat;
@@ -139,6 +139,68 @@ struct Applied {
     logged: Logged,
     shape: Option<crate::ot::Shape>,
     len_before: usize,
+}
+
+/// The changes a frame makes, worked out against the room as it is (at revision
+/// [`Plan::base`]) and not yet applied: [`Room::commit_plan`] applies them. A caller that must
+/// have them stored elsewhere first (the cluster's log) stores [`Plan::logged`], then commits;
+/// a room that moved on meanwhile refuses the plan, and the frame is planned again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    client: String,
+    id: Option<RequestId>,
+    base: u64,
+    /// The text's next character id at `base`.
+    next_seq: u64,
+    /// One per revision; a later piece continues the one before.
+    changes: Vec<Change>,
+    /// For a restore: the version's label, for the sender's `restored`.
+    restored: Option<String>,
+}
+
+impl Plan {
+    /// The revision the plan was made at.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Whether it changes nothing (a delete of what others deleted first, say): it is still
+    /// committed, for its ack.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The changes as committing the plan logs them.
+    pub fn logged(&self) -> Vec<Logged> {
+        let mut next_seq = self.next_seq;
+        let request = if self.restored.is_some() { None } else { self.id.clone() };
+        self.changes
+            .iter()
+            .enumerate()
+            .map(|(piece, change)| {
+                if let Change::Insert { text, .. } = change {
+                    next_seq += text.chars().count() as u64;
+                }
+                Logged {
+                    revision: self.base + piece as u64 + 1,
+                    author: self.client.clone(),
+                    request: request.clone(),
+                    continued: piece > 0,
+                    next_seq,
+                    change: change.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What planning a frame gives ([`Room::plan`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// Nothing to store: the reply is all (a refusal, presence, a pong, a repeated ack...).
+    Reply(Reply),
+    /// Changes to store and commit.
+    Plan(Plan),
 }
 
 /// What placing an edit made at an old revision needs from the store: that revision's next
@@ -315,25 +377,62 @@ impl Room {
     }
 
     /// Handles one text frame from `client`, and says what type of message it was (`None`
-    /// when it was not one), for the caller's counts.
+    /// when it was not one), for the caller's counts: [`Room::plan`], with any plan committed
+    /// at once.
     pub fn handle_typed(
         &mut self,
         client: &str,
         frame: &str,
         now: Duration,
     ) -> (Option<&'static str>, Reply) {
+        let (kind, planned) = self.plan(client, frame, now);
+        let reply = match planned {
+            Planned::Reply(reply) => reply,
+            // The plan was made on this room just now.
+            Planned::Plan(plan) => self.commit_plan(plan, now).unwrap_or_else(|error| {
+                Reply::refused(None, ErrorCode::OutOfRange, error.to_string())
+            }),
+        };
+        (kind, reply)
+    }
+
+    /// Works out what one text frame from `client` does, and says what type of message it was
+    /// (`None` when it was not one): a reply to send at once, or a [`Plan`] of changes to
+    /// store and commit.
+    pub fn plan(
+        &mut self,
+        client: &str,
+        frame: &str,
+        now: Duration,
+    ) -> (Option<&'static str>, Planned) {
         let message = match parse(frame) {
             Ok(message) => message,
-            Err((id, code, message)) => return (None, Reply::refused(id, code, message)),
+            Err((id, code, message)) => {
+                return (None, Planned::Reply(Reply::refused(id, code, message)));
+            }
         };
         let kind = message.kind();
         let id = message.id().cloned();
-        let mut reply = match self.dispatch(client, message, now) {
-            Ok(reply) => reply,
-            Err(error) => Reply::from_error(id, error),
+        let planned = match self.dispatch(client, message, now) {
+            Ok(planned) => planned,
+            Err(error) => Planned::Reply(Reply::from_error(id, error)),
         };
-        reply.logged = std::mem::take(&mut self.logged);
-        (Some(kind), reply)
+        (Some(kind), planned)
+    }
+
+    /// [`Room::plan`] again, with what the store said of an old revision, after
+    /// [`Reply::needs_past`] asked for it.
+    pub fn plan_with(
+        &mut self,
+        client: &str,
+        frame: &str,
+        past: Past,
+        now: Duration,
+    ) -> (Option<&'static str>, Planned) {
+        self.past = Some(past);
+        let planned = self.plan(client, frame, now);
+        self.past = None;
+        planned
     }
 
     /// Checks what applies to every message, then hands it to its handler.
@@ -342,7 +441,7 @@ impl Room {
         client: &str,
         message: ClientMessage,
         now: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Planned, Error> {
         // A request id is kept with the change it made (in the history, the log and the
         // client's last request), so it is held to the size of a field.
         let max_field = self.limits.max_field_chars;
@@ -358,19 +457,21 @@ impl Room {
                 return Err(Error::refused(ErrorCode::Forbidden, message));
             }
             if let Some(ack) = self.resent(client, message.id()) {
-                return Ok(Reply::to_sender(ack));
+                return Ok(Planned::Reply(Reply::to_sender(ack)));
             }
         }
-        match message {
+        let reply = match message {
             ClientMessage::Insert { id, revision, index, text } => {
-                self.handle_insert(client, id, revision, index, text, now)
+                return self.handle_insert(client, id, revision, index, text).map(Planned::Plan);
             }
             ClientMessage::Delete { id, revision, index, length } => {
-                self.handle_delete(client, id, revision, index, length, now)
+                return self.handle_delete(client, id, revision, index, length).map(Planned::Plan);
             }
-            ClientMessage::SetTitle { id, title } => self.handle_set_title(client, id, title, now),
+            ClientMessage::SetTitle { id, title } => {
+                return self.handle_set_title(client, id, title).map(Planned::Plan);
+            }
             ClientMessage::IncrementCounter { id, name, amount } => {
-                self.handle_increment_counter(client, id, name, amount, now)
+                return self.handle_increment_counter(client, id, name, amount).map(Planned::Plan);
             }
             ClientMessage::CursorMove { line, column, .. } => {
                 self.handle_cursor_move(client, line, column, now)
@@ -389,7 +490,8 @@ impl Room {
                 let request = VersionRequest::Restore { id, label };
                 Ok(Reply { version: Some(request), ..Reply::default() })
             }
-        }
+        };
+        reply.map(Planned::Reply)
     }
 
     /// For a resumed client resending its last request: the ack it got, to send again.

@@ -1,6 +1,7 @@
 //! Tests of the protocol: the transform, the room's handling of every message, and thin clients
 //! converging through a room under random interleavings.
 
+mod cluster;
 mod docs;
 mod fuzz;
 mod memory;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Applied, Room, check_field};
+use super::{Applied, Plan, Room, check_field};
 use crate::{
     Change, Error, ErrorCode, LastRequest, Logged, Reply, RequestId, ServerMessage, counters,
     ot::{Edit, carry},
@@ -28,8 +28,7 @@ impl Room {
         revision: u64,
         index: usize,
         text: String,
-        now: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Plan, Error> {
         if text.is_empty() {
             return Err(Error::refused(ErrorCode::InvalidMessage, "insert has empty text"));
         }
@@ -39,7 +38,7 @@ impl Room {
             let message = format!("the document would grow past {limit} characters");
             return Err(Error::refused(ErrorCode::TooLarge, message));
         }
-        self.edit(client, id, revision, Edit::Insert { index, text }, now)
+        self.edit(client, id, revision, Edit::Insert { index, text })
     }
 
     pub(super) fn handle_delete(
@@ -49,12 +48,11 @@ impl Room {
         revision: u64,
         index: usize,
         length: usize,
-        now: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Plan, Error> {
         if length == 0 {
             return Err(Error::refused(ErrorCode::InvalidMessage, "delete has length 0"));
         }
-        self.edit(client, id, revision, Edit::Delete { index, len: length }, now)
+        self.edit(client, id, revision, Edit::Delete { index, len: length })
     }
 
     pub(super) fn handle_set_title(
@@ -62,12 +60,9 @@ impl Room {
         client: &str,
         id: Option<RequestId>,
         title: String,
-        now: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Plan, Error> {
         check_field("title", &title, self.limits.max_field_chars)?;
-        self.title.clone_from(&title);
-        self.commit(client, id.clone(), false, Change::SetTitle { title }, self.text.len());
-        Ok(self.changed(client, id, now))
+        Ok(self.plan_changes(client, id, vec![Change::SetTitle { title }]))
     }
 
     pub(super) fn handle_increment_counter(
@@ -76,8 +71,7 @@ impl Room {
         id: Option<RequestId>,
         name: String,
         amount: i64,
-        now: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Plan, Error> {
         check_field("counter name", &name, self.limits.max_field_chars)?;
         if name.is_empty() {
             return Err(Error::refused(ErrorCode::InvalidMessage, "counter name is empty"));
@@ -91,8 +85,7 @@ impl Room {
             Error::refused(ErrorCode::TooLarge, message)
         })?;
         let change = Change::IncrementCounter { name, amount, value };
-        self.commit(client, id.clone(), false, change, self.text.len());
-        Ok(self.changed(client, id, now))
+        Ok(self.plan_changes(client, id, vec![change]))
     }
 
     /// Applies a text edit made at `revision`: checks it against the text of that revision,
@@ -100,13 +93,12 @@ impl Room {
     /// memory reaches back to it, placed by identity when it does not), and applies what
     /// remains, one revision per piece.
     fn edit(
-        &mut self,
+        &self,
         client: &str,
         id: Option<RequestId>,
         revision: u64,
         edit: Edit,
-        now: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Plan, Error> {
         if revision > self.revision {
             let message =
                 format!("revision {revision} is ahead of the document's {}", self.revision);
@@ -133,13 +125,100 @@ impl Room {
             }
             len = (len as isize + edit.delta()) as usize;
         }
-        for (piece, edit) in edits.into_iter().enumerate() {
-            let len_before = self.text.len();
-            self.apply_edit(&edit)
-                .map_err(|error| Error::refused(ErrorCode::OutOfRange, error.to_string()))?;
-            self.commit(client, id.clone(), piece > 0, Change::from_edit(&edit), len_before);
+        let changes = edits.iter().map(Change::from_edit).collect();
+        Ok(self.plan_changes(client, id, changes))
+    }
+
+    /// A plan of `changes` by `client` for its request `id`, against the room as it is.
+    fn plan_changes(&self, client: &str, id: Option<RequestId>, changes: Vec<Change>) -> Plan {
+        Plan {
+            client: client.to_owned(),
+            id,
+            base: self.revision,
+            next_seq: self.text.next_seq(),
+            changes,
+            restored: None,
         }
-        Ok(self.changed(client, id, now))
+    }
+
+    /// Applies a plan: its changes become the next revisions, and the reply says so (an ack
+    /// for the sender, the changes for the others; for a restore, the changes and `restored`
+    /// for the sender). Refused with [`Error::Stale`] if the room has moved on since it was
+    /// planned: plan again.
+    pub fn commit_plan(&mut self, plan: Plan, now: Duration) -> Result<Reply, Error> {
+        if plan.base != self.revision {
+            return Err(Error::Stale { planned: plan.base, now: self.revision });
+        }
+        let Plan { client, id, changes, restored, .. } = plan;
+        // A restore is not a change the client keeps in flight: it has no request id.
+        let request = if restored.is_some() { None } else { id.clone() };
+        for (piece, change) in changes.into_iter().enumerate() {
+            let len_before = self.text.len();
+            let revision = self.revision + 1;
+            let applied = match &change {
+                Change::Insert { index, text } => self.text.insert(*index, text),
+                Change::Delete { index, length } => self.text.delete(*index, *length, revision),
+                Change::SetTitle { title } => {
+                    self.title.clone_from(title);
+                    Ok(())
+                }
+                Change::IncrementCounter { .. } => Ok(()),
+            };
+            // Unreachable: a plan is checked against this very text.
+            applied.map_err(|source| Error::Invalid { revision, source })?;
+            self.commit(&client, request.clone(), piece > 0, change, len_before);
+        }
+        let mut reply = match restored {
+            Some(label) => {
+                let changes: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
+                let mut to_others = changes.clone();
+                to_others.extend(self.touch(&client, now));
+                let restored = ServerMessage::Restored { id, label, revision: self.revision };
+                let mut to_sender = changes;
+                to_sender.push(restored);
+                Reply { to_sender, to_others, ..Reply::default() }
+            }
+            None => self.changed(&client, id, now),
+        };
+        reply.logged = std::mem::take(&mut self.logged);
+        Ok(reply)
+    }
+
+    /// Applies changes another node sequenced (and stored), in revision order from the room's
+    /// next: they go to every client here, as any change does. A change that does not follow
+    /// on, or does not apply exactly as it was logged, is refused: this room has diverged.
+    pub fn apply_remote(&mut self, entries: &[Logged]) -> Result<Reply, Error> {
+        for entry in entries {
+            let revision = self.revision + 1;
+            if entry.revision != revision {
+                return Err(Error::Gap { expected: revision, found: entry.revision });
+            }
+            let len_before = self.text.len();
+            let applied = match &entry.change {
+                Change::Insert { index, text } => self.text.insert(*index, text),
+                Change::Delete { index, length } => self.text.delete(*index, *length, revision),
+                Change::SetTitle { title } => {
+                    self.title.clone_from(title);
+                    Ok(())
+                }
+                Change::IncrementCounter { .. } => Ok(()),
+            };
+            applied.map_err(|source| Error::Invalid { revision, source })?;
+            let (request, change) = (entry.request.clone(), entry.change.clone());
+            self.commit(&entry.author, request, entry.continued, change, len_before);
+            if self.text.next_seq() != entry.next_seq {
+                let reason = format!(
+                    "ids run to {} here, {} where it was made",
+                    self.text.next_seq(),
+                    entry.next_seq
+                );
+                let source = tandem_crdt::Error::Corrupt { reason };
+                return Err(Error::Invalid { revision, source });
+            }
+        }
+        let to_others: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
+        self.logged.clear();
+        Ok(Reply::to_others(to_others))
     }
 
     /// An edit made at `revision`, inside the history in memory, transformed past every change
@@ -181,19 +260,18 @@ impl Room {
             .map_err(|outside_then| outside(revision, &edit, outside_then.len))
     }
 
-    /// Turns the text into `target` (the text of version `label`), as `client` asked with
-    /// request `id` (an empty client for a request from outside the room): one change that
-    /// everyone sees as ordinary changes (a delete of what differs, then an insert of what the
-    /// version has there, the second continuing the first), so nothing of the later history
-    /// is lost. The sender gets the changes too, then `restored`.
-    pub fn restore_text(
-        &mut self,
+    /// Plans turning the text into `target` (the text of version `label`), as `client` asked
+    /// with request `id` (a client id of no member for a request from outside the room): one
+    /// change that everyone sees as ordinary changes (a delete of what differs, then an insert
+    /// of what the version has there, the second continuing the first), so nothing of the later
+    /// history is lost. Committed, the sender gets the changes too, then `restored`.
+    pub fn plan_restore(
+        &self,
         client: &str,
         id: Option<RequestId>,
         label: &str,
         target: &str,
-        now: Duration,
-    ) -> Reply {
+    ) -> Plan {
         let current: Vec<char> = self.text.to_string().chars().collect();
         let target: Vec<char> = target.chars().collect();
         let prefix = current.iter().zip(&target).take_while(|(a, b)| a == b).count();
@@ -205,40 +283,30 @@ impl Room {
             .count();
         let removed = current.len() - prefix - suffix;
         let added: String = target[prefix..target.len() - suffix].iter().collect();
-        let mut edits = Vec::new();
+        let mut changes = Vec::new();
         if removed > 0 {
-            edits.push(Edit::Delete { index: prefix, len: removed });
+            changes.push(Change::Delete { index: prefix, length: removed });
         }
         if !added.is_empty() {
-            edits.push(Edit::Insert { index: prefix, text: added });
+            changes.push(Change::Insert { index: prefix, text: added });
         }
-        for (piece, edit) in edits.into_iter().enumerate() {
-            let len_before = self.text.len();
-            if let Err(error) = self.apply_edit(&edit) {
-                // Unreachable: the edits are cut from the text itself.
-                let message = format!("the version could not be restored: {error}");
-                return Reply::refused(id, ErrorCode::OutOfRange, message);
-            }
-            // No request id: a restore is not a change the client keeps in flight.
-            self.commit(client, None, piece > 0, Change::from_edit(&edit), len_before);
-        }
-        let changes: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
-        let mut to_others = changes.clone();
-        to_others.extend(self.touch(client, now));
-        let restored =
-            ServerMessage::Restored { id, label: label.to_owned(), revision: self.revision };
-        let mut to_sender = changes;
-        to_sender.push(restored);
-        let logged = std::mem::take(&mut self.logged);
-        Reply { to_sender, to_others, logged, ..Reply::default() }
+        Plan { restored: Some(label.to_owned()), ..self.plan_changes(client, id, changes) }
     }
 
-    /// Applies a text edit to the text, as the change of the next revision.
-    pub(super) fn apply_edit(&mut self, edit: &Edit) -> Result<(), tandem_crdt::Error> {
-        match edit {
-            Edit::Insert { index, text } => self.text.insert(*index, text),
-            Edit::Delete { index, len } => self.text.delete(*index, *len, self.revision + 1),
-        }
+    /// [`Room::plan_restore`], committed at once.
+    pub fn restore_text(
+        &mut self,
+        client: &str,
+        id: Option<RequestId>,
+        label: &str,
+        target: &str,
+        now: Duration,
+    ) -> Reply {
+        let plan = self.plan_restore(client, id.clone(), label, target);
+        self.commit_plan(plan, now).unwrap_or_else(|error| {
+            // Unreachable: the plan was made on this very room.
+            Reply::refused(id, ErrorCode::OutOfRange, error.to_string())
+        })
     }
 
     /// Records an applied change as the next revision (the text was `len_before` long before
