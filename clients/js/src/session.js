@@ -45,7 +45,8 @@ export const MAX_INSERT_CHARS = 1 << 16;
  * @property {TextChange[]} changes what remote edits did to the local text, in order
  * @property {{id: unknown, code: string, message: string} | null} refused a refusal that changed
  *   nothing locally but the dropped title or counter change (if it was the one in flight)
- * @property {boolean} retry the change in flight was refused as sent too fast (`rate_limited`):
+ * @property {boolean} retry the change in flight was refused for now (`rate_limited`: sent too fast;
+ *   `unavailable`: the server could not store it yet):
  *   it stays in flight, to go out again after a pause through `resend()`
  */
 
@@ -229,7 +230,7 @@ export class Session {
       case 'error': {
         const refusal = { id: message.id, code: message.code, message: message.message };
         const inFlight = this.inFlight;
-        if (inFlight !== null && message.id === inFlight.id && message.code === 'rate_limited') {
+        if (inFlight !== null && message.id === inFlight.id && (message.code === 'rate_limited' || message.code === 'unavailable')) {
           // Sent too fast: the server changed nothing, and the change goes out again later.
           received.retry = true;
           return null;

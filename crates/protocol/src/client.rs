@@ -204,7 +204,8 @@ impl ThinClient {
                 if !in_flight {
                     return Err(Error::Rejected { id, code, message });
                 }
-                if code == ErrorCode::RateLimited {
+                // Not handled, only for now: the change stays in flight, to go out again.
+                if matches!(code, ErrorCode::RateLimited | ErrorCode::Unavailable) {
                     return Err(Error::RateLimited { id });
                 }
                 return match self.in_flight.take() {

@@ -33,9 +33,9 @@ pub enum Error {
     UnexpectedAck { id: Option<RequestId>, expected: Option<u64> },
     #[error("a change from the server does not fit the local text")]
     Diverged,
-    /// The server refused the change in flight as sent too fast (`rate_limited`): it changed
-    /// nothing, and the change stays in flight. Call [`crate::ThinClient::resend`] after a
-    /// pause.
+    /// The server refused the change in flight for now (`rate_limited` or `unavailable`): it
+    /// changed nothing, and the change stays in flight. Call [`crate::ThinClient::resend`]
+    /// after a pause.
     #[error("the server refused change {id:?} as sent too fast; resend it later")]
     RateLimited { id: Option<RequestId> },
 

@@ -28,7 +28,7 @@ pub use crate::{
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
     room::{
         Broadcast, Footprint, Limits, Past, Plan, Planned, Reply, Resumed, Room, Seat,
-        VersionRequest, is_label, refusal, replay,
+        VersionRequest, is_label, refusal, replay, request_id,
     },
 };
 

@@ -180,6 +180,9 @@ pub enum ErrorCode {
     NotFound,
     /// A named version that exists already.
     Conflict,
+    /// The change could not be stored now (a cluster's store out of reach, or too busy):
+    /// nothing changed, and it can be sent again later.
+    Unavailable,
 }
 
 /// A message from the server to a client.

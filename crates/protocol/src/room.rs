@@ -164,6 +164,11 @@ impl Plan {
         self.base
     }
 
+    /// The client whose change it is, and the id of its request.
+    pub fn request(&self) -> (&str, Option<&RequestId>) {
+        (&self.client, self.id.as_ref())
+    }
+
     /// Whether it changes nothing (a delete of what others deleted first, say): it is still
     /// committed, for its ack.
     pub fn is_empty(&self) -> bool {
@@ -547,7 +552,7 @@ fn parse(frame: &str) -> Result<ClientMessage, (Option<RequestId>, ErrorCode, St
 }
 
 /// The request id of a frame, if it has a usable one, read without taking in the rest.
-fn request_id(frame: &str) -> Option<RequestId> {
+pub fn request_id(frame: &str) -> Option<RequestId> {
     #[derive(serde::Deserialize)]
     struct IdOnly {
         id: Option<RequestId>,

@@ -13,6 +13,7 @@
 
 mod api;
 pub mod auth;
+mod cluster;
 mod history;
 mod http;
 mod limits;
@@ -51,13 +52,18 @@ use crate::{
 };
 
 /// Where documents are kept.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Storage {
     /// In memory only: lost when the server stops.
     InMemory,
     /// In the store file `tandem.redb` under this folder, created if missing.
     Dir(PathBuf),
+    /// In NATS JetStream, shared with the other nodes of a cluster.
+    Cluster(ClusterConfig),
 }
+
+pub use crate::cluster::ClusterConfig;
+pub use tandem_store::nats::NatsConfig;
 
 /// Everything the server can be told on its command line. Each default is written once, in
 /// `Config::default` (and, for the connections, in `tandem_transport::Config::default`); the
@@ -135,6 +141,8 @@ struct App {
     gate: Arc<limits::Gate>,
     metrics: Arc<metrics::Metrics>,
     rooms: DashMap<String, Arc<Mutex<Slot>>>,
+    /// In cluster mode: the node's view of the cluster.
+    cluster: Option<Arc<cluster::Cluster>>,
     epoch: Instant,
     next_client: AtomicU64,
     /// Each WebSocket session holds a clone; shutdown drops this one and waits until the
@@ -158,6 +166,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let mut cluster = None;
         let store: Arc<dyn Store> = match &config.storage {
             Storage::InMemory => Arc::new(MemoryStore::new()),
             Storage::Dir(dir) => {
@@ -165,6 +174,13 @@ impl Server {
                     .with_context(|| format!("creating the data directory {}", dir.display()))?;
                 let path = dir.join("tandem.redb");
                 Arc::new(RedbStore::open_with_cache(&path, config.store_cache_bytes)?)
+            }
+            Storage::Cluster(settings) => {
+                let store = tandem_store::NatsStore::connect(&settings.nats)
+                    .await
+                    .with_context(|| format!("connecting to NATS at {}", settings.nats.urls))?;
+                cluster = Some(Arc::new(cluster::Cluster::new(store.clone(), settings)));
+                Arc::new(store)
             }
         };
         let listener = TcpListener::bind(config.bind)
@@ -191,21 +207,30 @@ impl Server {
             gate,
             metrics,
             rooms: DashMap::new(),
+            cluster,
             epoch: Instant::now(),
             next_client: AtomicU64::new(1),
             alive: Mutex::new(Some(alive)),
             stopping: stopping.clone(),
         });
-        let tasks = vec![
+        let mut tasks = vec![
             app.pool.spawn_keepalive(),
             tokio::spawn(Arc::clone(&app).housekeeping(stopping.clone())),
-            tokio::spawn(Arc::clone(&app).accept(listener, stopping)),
+            tokio::spawn(Arc::clone(&app).accept(listener, stopping.clone())),
         ];
+        if app.cluster.is_some() {
+            tasks.extend(app.spawn_cluster(stopping));
+        }
         match &app.config.storage {
             Storage::InMemory => tracing::info!("keeping documents in memory only"),
             Storage::Dir(dir) => {
                 tracing::info!("storing documents in {}", dir.join("tandem.redb").display())
             }
+            Storage::Cluster(settings) => tracing::info!(
+                node = %settings.node,
+                "storing documents in NATS at {}, as one node of a cluster",
+                settings.nats.urls
+            ),
         }
         if app.config.auth.is_none() {
             tracing::warn!(
@@ -345,20 +370,32 @@ impl App {
             .iter()
             .map(|slot| {
                 let slot = lock(slot);
-                serde_json::json!({
-                    "id": slot.room.id(),
+                let doc = slot.room.id();
+                let mut document = serde_json::json!({
+                    "id": doc,
                     "clients": slot.room.clients(),
                     "revision": slot.room.revision(),
                     "length": slot.room.len(),
-                })
+                });
+                // In a cluster: the document's clients on every node.
+                if let Some(cluster) = &self.cluster {
+                    let remote = cluster.remote_users(doc).len();
+                    document["cluster_clients"] = (slot.room.clients() + remote).into();
+                }
+                document
             })
             .collect();
         documents.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        serde_json::json!({
+        let mut status = serde_json::json!({
             "connections": self.pool.connections(),
             "outbox_bytes": self.outbox.queued_bytes(),
             "documents": documents,
-        })
+        });
+        if let Some(cluster) = &self.cluster {
+            status["node"] = cluster.node.clone().into();
+            status["nodes"] = cluster.nodes().into();
+        }
+        status
     }
 }
 

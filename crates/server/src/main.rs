@@ -11,7 +11,7 @@ use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, sync::Arc, time::Dura
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tandem_server::{
-    Config, Server, Storage,
+    ClusterConfig, Config, NatsConfig, Server, Storage,
     auth::{self, Access, Claims, Secret},
 };
 
@@ -27,6 +27,24 @@ struct Args {
     /// Folder of the document store (one file, `tandem.redb`), created if missing.
     #[arg(long, env = "TANDEM_DATA_DIR", default_value = "./tandem-data")]
     data_dir: PathBuf,
+    /// Run as one node of a cluster: documents live in NATS JetStream at these servers
+    /// (`nats://host:4222`, comma-separated), shared with the other nodes, instead of in the
+    /// data directory.
+    #[arg(long = "nats", env = "TANDEM_NATS_URL", conflicts_with = "in_memory")]
+    nats: Option<String>,
+    /// A NATS credentials file, if the NATS servers ask for one.
+    #[arg(long, env = "TANDEM_NATS_CREDENTIALS", requires = "nats")]
+    nats_credentials: Option<PathBuf>,
+    /// Copies JetStream keeps of every change: 1 with one NATS server, 3 in production.
+    #[arg(long, env = "TANDEM_NATS_REPLICAS", default_value_t = 1, requires = "nats")]
+    nats_replicas: usize,
+    /// This node's name in the cluster (a random one by default).
+    #[arg(long, env = "TANDEM_NODE_ID", requires = "nats")]
+    node_id: Option<String>,
+    /// How long after the heartbeat timeout the users of a node not heard from are still
+    /// shown to the other nodes.
+    #[arg(long, env = "TANDEM_NODE_GRACE", default_value_t = Span(Duration::from_secs(30)))]
+    node_grace: Span,
     /// Memory the store may use to cache its file, in bytes.
     #[arg(long, env = "TANDEM_STORE_CACHE_BYTES", default_value_t = defaults().store_cache_bytes)]
     store_cache_bytes: usize,
@@ -94,6 +112,13 @@ struct Args {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// A node name no other node has: `node-` and 12 random hex digits.
+fn random_node() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("node-{:012x}", random & 0xffff_ffff_ffff)
 }
 
 /// The server's defaults, which the options show and fall back to.
@@ -175,7 +200,19 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", secret.mint(&Claims { doc, access, exp }));
         return Ok(());
     }
-    let storage = if args.in_memory { Storage::InMemory } else { Storage::Dir(args.data_dir) };
+    let storage = match (&args.nats, args.in_memory) {
+        (Some(urls), _) => Storage::Cluster(ClusterConfig {
+            nats: NatsConfig {
+                urls: urls.clone(),
+                credentials: args.nats_credentials.clone(),
+                replicas: args.nats_replicas,
+            },
+            node: args.node_id.clone().unwrap_or_else(random_node),
+            node_grace: args.node_grace.0,
+        }),
+        (None, true) => Storage::InMemory,
+        (None, false) => Storage::Dir(args.data_dir.clone()),
+    };
     let transport = tandem_transport::Config {
         heartbeat_interval: args.heartbeat_interval.0,
         heartbeat_timeout: args.heartbeat_timeout.0,
@@ -247,8 +284,15 @@ mod tests {
     use super::Args;
 
     /// Options that have no default on purpose: a secret, and a list that is empty unless given.
-    const NO_DEFAULT: &[&str] =
-        &["auth_secret_file", "auth_secret", "allowed_origins", "in_memory"];
+    const NO_DEFAULT: &[&str] = &[
+        "auth_secret_file",
+        "auth_secret",
+        "allowed_origins",
+        "in_memory",
+        "nats",
+        "nats_credentials",
+        "node_id",
+    ];
 
     #[test]
     fn every_option_has_an_environment_variable_and_shows_its_default() {

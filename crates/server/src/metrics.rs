@@ -47,6 +47,8 @@ pub(crate) struct Metrics {
     apply_seconds: Histogram,
     commit_seconds: Histogram,
     batch_size: Histogram,
+    appends: Counter,
+    append_conflicts: Counter,
 }
 
 impl Metrics {
@@ -65,6 +67,8 @@ impl Metrics {
             apply_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
             commit_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            appends: Counter::default(),
+            append_conflicts: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "WebSocket connections open", metrics.connections.clone());
@@ -110,7 +114,27 @@ impl Metrics {
             "Outbox items stored in one commit",
             metrics.batch_size.clone(),
         );
+        registry.register(
+            "cluster_appends",
+            "Changes this node appended to the cluster's log",
+            metrics.appends.clone(),
+        );
+        registry.register(
+            "cluster_append_conflicts",
+            "Appends refused because another node's change came first (each then planned again)",
+            metrics.append_conflicts.clone(),
+        );
         metrics
+    }
+
+    /// A change appended to the cluster's log.
+    pub(crate) fn appended(&self) {
+        self.appends.inc();
+    }
+
+    /// An append refused because another node's change came first.
+    pub(crate) fn append_conflict(&self) {
+        self.append_conflicts.inc();
     }
 
     /// The page, with the gauges as they are now.

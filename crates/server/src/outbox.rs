@@ -45,8 +45,9 @@ pub(crate) struct Item {
     /// Changes to append to the document's log, made at `at` (milliseconds since the epoch).
     pub(crate) logged: Vec<Logged>,
     pub(crate) at: u64,
-    /// A snapshot to store, which also leaves a checkpoint of its text.
-    pub(crate) snapshot: Option<RoomSnapshot>,
+    /// A snapshot to store (with where in the log it is, for a log with positions), which
+    /// also leaves a checkpoint of its text.
+    pub(crate) snapshot: Option<(RoomSnapshot, u64)>,
     /// Named versions to store.
     pub(crate) versions: Vec<VersionRecord>,
     /// Messages and the connections that get them, fixed when the item was queued.
@@ -184,9 +185,11 @@ fn to_batch(items: &[Item]) -> Batch {
             let bytes = records::change_record(entry, item.at).encode();
             batch.appends.push((item.doc.clone(), Record { revision: entry.revision, bytes }));
         }
-        if let Some(snapshot) = &item.snapshot {
+        if let Some((snapshot, position)) = &item.snapshot {
             let revision = snapshot.revision;
-            let bytes = records::snapshot_record(snapshot).encode();
+            let mut record = records::snapshot_record(snapshot);
+            record.position = (*position > 0).then_some(*position);
+            let bytes = record.encode();
             batch.snapshots.push((item.doc.clone(), Record { revision, bytes }));
             let bytes = records::checkpoint_record(snapshot).encode();
             batch.checkpoints.push((item.doc.clone(), Record { revision, bytes }));

@@ -87,6 +87,7 @@ pub(crate) fn snapshot_record(snapshot: &RoomSnapshot) -> SnapshotRecord {
         requests,
         structure: snapshot.structure.as_ref().map(|bytes| STANDARD.encode(bytes)),
         history_from: Some(snapshot.history_from),
+        position: None,
     }
 }
 

@@ -33,6 +33,10 @@ pub(crate) struct Slot {
     empty_since: Option<Duration>,
     /// Set when the slot has been taken out of the map; whoever finds it so must look again.
     unloaded: bool,
+    /// In a cluster: the stream sequence of the last message of the document's log applied
+    /// here, and the lock that lets one change of this node's at a time be appended.
+    pub(crate) position: u64,
+    pub(crate) appending: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why a document could not be loaded.
@@ -72,7 +76,10 @@ impl App {
             .await
             .map_err(|source| LoadError::Interrupted { doc: doc.to_owned(), source })??;
         let loaded = Arc::new(Mutex::new(loaded));
-        Ok(Arc::clone(self.rooms.entry(doc.to_owned()).or_insert(loaded).value()))
+        let slot = Arc::clone(self.rooms.entry(doc.to_owned()).or_insert(loaded).value());
+        // In a cluster: ask the other nodes who is in it there.
+        self.hello(doc);
+        Ok(slot)
     }
 
     /// Runs `f` on the room of `doc`, loading it first if it is not in memory.
@@ -126,7 +133,15 @@ impl App {
         if room.revision() > 0 {
             tracing::info!(%doc, revision = room.revision(), "loaded");
         }
-        Ok(Slot { room, last_item: 0, snapshot_at, empty_since: Some(self.now()), unloaded: false })
+        Ok(Slot {
+            room,
+            last_item: 0,
+            snapshot_at,
+            empty_since: Some(self.now()),
+            unloaded: false,
+            position: stored.position,
+            appending: Arc::default(),
+        })
     }
 
     /// Queues a reply: stored first, then sent to the sender and to the others in the room now.
@@ -142,6 +157,10 @@ impl App {
         reply: Reply,
         permit: Option<Permit>,
     ) {
+        // In a cluster, this node's presence changes go to the other nodes too.
+        if client != ":remote" {
+            self.share_presence(slot.room.id(), &reply.to_others);
+        }
         let sender = self.handles_of(slot, client);
         let others = self.handles(slot, client);
         let mut sends = Vec::with_capacity(reply.to_sender.len() + reply.to_others.len());
@@ -168,6 +187,8 @@ impl App {
 
     /// Queues idle announcements.
     pub(crate) fn announce(&self, slot: &mut Slot, broadcasts: Vec<Broadcast>) {
+        let messages: Vec<ServerMessage> = broadcasts.iter().map(|b| b.message.clone()).collect();
+        self.share_presence(slot.room.id(), &messages);
         let sends = broadcasts
             .into_iter()
             .map(|Broadcast { except, message }| (self.handles(slot, &except), message))
@@ -201,8 +222,10 @@ impl App {
         let revision = slot.room.revision();
         let snapshot = (revision >= slot.snapshot_at + SNAPSHOT_EVERY).then(|| {
             slot.snapshot_at = revision;
-            slot.room.snapshot()
+            (slot.room.snapshot(), slot.position)
         });
+        // In a cluster the changes are in the stream already: the outbox only sends.
+        let logged = if self.cluster.is_some() { Vec::new() } else { logged };
         slot.empty_since =
             if slot.room.clients() == 0 { slot.empty_since.or(Some(self.now())) } else { None };
         let doc = slot.room.id().to_owned();

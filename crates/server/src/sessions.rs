@@ -9,7 +9,8 @@ use std::{
 };
 
 use tandem_protocol::{
-    ErrorCode, Logged, Past, Reply, Resumed, Seat, ServerMessage, VersionRequest, catch_up, refusal,
+    ErrorCode, Logged, Past, Planned, Reply, Resumed, Seat, ServerMessage, VersionRequest,
+    catch_up, refusal, request_id,
 };
 use tandem_transport::{Closed, Connection, Frame, Handle, Message};
 use tokio::{sync::mpsc, time::Instant};
@@ -18,7 +19,7 @@ use crate::{
     App, auth, history,
     http::Grant,
     limits,
-    rooms::LoadError,
+    rooms::{LoadError, Slot},
     versions::{Asker, VersionError},
 };
 
@@ -101,11 +102,13 @@ impl App {
                     None => None,
                 };
                 match resumed {
-                    Some(Resumed::Reply(reply)) => {
+                    Some(Resumed::Reply(mut reply)) => {
+                        self.add_remote_users(doc, &mut reply);
                         self.dispatch_frame(slot, client, reply, Some(permit));
                         Ok(None)
                     }
-                    Some(Resumed::FromStore { reply, since, until, continued_after, tail }) => {
+                    Some(Resumed::FromStore { mut reply, since, until, continued_after, tail }) => {
+                        self.add_remote_users(doc, &mut reply);
                         // Everything for the client waits behind the catch-up, which the
                         // session streams itself, `resumed` first.
                         handle.hold();
@@ -128,7 +131,8 @@ impl App {
                         }))
                     }
                     None => {
-                        let reply = slot.room.join(client, seat, now)?;
+                        let mut reply = slot.room.join(client, seat, now)?;
+                        self.add_remote_users(doc, &mut reply);
                         self.dispatch_frame(slot, client, reply, Some(permit));
                         Ok(None)
                     }
@@ -140,6 +144,17 @@ impl App {
         let catch_up = seated.map_err(|_: tandem_protocol::Error| Refused::Taken)?;
         let (doc, client) = (doc.to_owned(), client.to_owned());
         Ok(Session { connection, doc, client, expires: grant.expires, catch_up, _alive: alive })
+    }
+
+    /// In a cluster: adds the users of other nodes to a welcome or `resumed`.
+    fn add_remote_users(&self, doc: &str, reply: &mut Reply) {
+        let Some(cluster) = &self.cluster else { return };
+        let remote = cluster.remote_users(doc);
+        if let Some(ServerMessage::Welcome { users, .. } | ServerMessage::Resumed { users, .. }) =
+            reply.to_sender.first_mut()
+        {
+            users.extend(remote);
+        }
     }
 
     /// Runs an upgraded connection until it ends, then closes its session.
@@ -209,13 +224,23 @@ impl App {
         // Room in the outbox first: while it is full, this client waits, unread.
         let mut permit = Some(self.outbox.reserve(bytes).await);
         let started = Instant::now();
+        let cluster = self.cluster.is_some();
         let more = self.with_loaded(doc, |slot| {
-            let (kind, mut reply) = match &frame {
-                Frame::Text(text) => slot.room.handle_typed(client, text, self.now()),
-                Frame::Binary => (None, slot.room.handle_binary()),
+            let (kind, planned) = match &frame {
+                Frame::Text(text) => slot.room.plan(client, text, self.now()),
+                Frame::Binary => (None, Planned::Reply(slot.room.handle_binary())),
+            };
+            let mut reply = match planned {
+                // In a cluster a change is appended to the shared log before it is committed.
+                Planned::Plan(_) if cluster => return Some(More::Append),
+                Planned::Plan(plan) => match slot.room.commit_plan(plan, self.now()) {
+                    Ok(reply) => reply,
+                    Err(error) => Reply::refused(None, ErrorCode::OutOfRange, error.to_string()),
+                },
+                Planned::Reply(reply) => reply,
             };
             if let Some(revision) = reply.needs_past {
-                return Some(More::Past(revision));
+                return Some(if cluster { More::Append } else { More::Past(revision) });
             }
             self.metrics.received(kind);
             if let Some(request) = reply.version.take() {
@@ -233,6 +258,18 @@ impl App {
             (Some(Some(More::Past(revision))), Frame::Text(_)) => revision,
             (Some(Some(More::Version(request))), _) => {
                 return self.version_request(doc, client, request).await;
+            }
+            (Some(Some(More::Append)), Frame::Text(text)) => {
+                let text = text.as_str();
+                self.metrics.received(Some("change"));
+                let plan = |slot: &mut Slot, past: Option<Past>| {
+                    let now = self.now();
+                    match past {
+                        Some(past) => slot.room.plan_with(client, text, past, now).1,
+                        None => slot.room.plan(client, text, now).1,
+                    }
+                };
+                return self.append_change(doc, client, request_id(text), permit, plan).await;
             }
             _ => return,
         };
@@ -411,6 +448,8 @@ impl App {
 
 /// What a frame needs after its first handling.
 enum More {
+    /// In a cluster: appending to the shared log, then committing.
+    Append,
     /// The next character id of an old revision, from the store.
     Past(u64),
     /// A version saved or restored.

@@ -114,15 +114,31 @@ impl App {
         let Some((text, _title)) = text else {
             return Err(VersionError::NotKept { revision: version.revision });
         };
+        let id = match &asker {
+            Asker::Client { id, .. } => id.clone(),
+            Asker::Http => None,
+        };
+        let client = asker.client();
+        if self.cluster.is_some() {
+            // Appended to the shared log before it is committed, as any change there.
+            self.with_room(doc, |_| ()).await?;
+            let plan = |slot: &mut crate::rooms::Slot, _| {
+                tandem_protocol::Planned::Plan(slot.room.plan_restore(
+                    client,
+                    id.clone(),
+                    label,
+                    &text,
+                ))
+            };
+            self.append_change(doc, client, None, None, plan).await;
+        }
         let (revision, item) = self
             .with_room(doc, |slot| {
-                let id = match &asker {
-                    Asker::Client { id, .. } => id.clone(),
-                    Asker::Http => None,
-                };
-                let client = asker.client();
-                let reply = slot.room.restore_text(client, id, label, &text, self.now());
-                self.dispatch(slot, client, reply);
+                if self.cluster.is_none() {
+                    let reply =
+                        slot.room.restore_text(client, id.clone(), label, &text, self.now());
+                    self.dispatch(slot, client, reply);
+                }
                 (slot.room.revision(), slot.last_item)
             })
             .await?;

@@ -35,9 +35,34 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// NATS could not be reached, or refused an operation.
+    #[error("NATS {operation} failed")]
+    Nats {
+        operation: &'static str,
+        #[source]
+        source: async_nats::Error,
+    },
+    /// An operation this store does not take: the cluster's log is appended by
+    /// [`crate::NatsStore::append`], not through a batch.
+    #[error("this store does not take {what}")]
+    Unsupported { what: &'static str },
     /// A stored record was written by a newer version of Tandem.
     #[error(
         "document {doc}: the record at revision {revision} has format version {version}, newer than this build reads"
     )]
     Version { doc: String, revision: u64, version: u32 },
+}
+
+impl Error {
+    /// The error and every source under it, one after another: what a log line should say.
+    pub fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
 }

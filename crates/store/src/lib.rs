@@ -6,15 +6,18 @@
 //! trait. The engines see opaque bytes: they know revisions, not what changed. What those bytes
 //! hold is defined in [`records`]: versioned structs of the store's own, never wire messages.
 //! [`RedbStore`] is the embedded default, one crash-safe redb file that is fsynced on every
-//! commit; [`MemoryStore`] keeps everything in memory, for throwaway use and tests.
+//! commit; [`MemoryStore`] keeps everything in memory, for throwaway use and tests; and
+//! [`NatsStore`] keeps documents in NATS JetStream for a cluster of servers, where the log is
+//! appended by compare-and-set ([`NatsStore::append`]) rather than through [`Store::commit`].
 //! Document ids are keys inside the one file, never file names.
 
 mod error;
 mod memory;
+pub mod nats;
 pub mod records;
 mod redb_store;
 
-pub use crate::{error::Error, memory::MemoryStore, redb_store::RedbStore};
+pub use crate::{error::Error, memory::MemoryStore, nats::NatsStore, redb_store::RedbStore};
 
 /// One stored record: a log entry, a snapshot or a checkpoint, at a revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +32,9 @@ pub struct Record {
 pub struct Stored {
     pub snapshot: Option<Record>,
     pub log: Vec<Record>,
+    /// Where the log ends, for a log with positions of its own (the cluster's stream sequence
+    /// of the document's last message); 0 otherwise.
+    pub position: u64,
 }
 
 /// Writes committed together, in one durable transaction.

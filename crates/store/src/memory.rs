@@ -45,7 +45,7 @@ impl Store for MemoryStore {
         Ok(self.read(doc, |document| {
             let from = document.snapshot.as_ref().map_or(0, |s| s.revision.saturating_sub(behind));
             let log = document.log.range(from + 1..).map(record).collect();
-            Stored { snapshot: document.snapshot.clone(), log }
+            Stored { snapshot: document.snapshot.clone(), log, position: 0 }
         }))
     }
 

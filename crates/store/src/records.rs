@@ -137,6 +137,10 @@ pub struct SnapshotRecord {
     /// before version 2, the revision of its first snapshot of version 2 or later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_from: Option<u64>,
+    /// Where in the log the snapshot is, for a log that has positions of its own (the
+    /// cluster's stream sequence of the last message it covers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
 }
 
 /// A named version of a document.

@@ -100,7 +100,7 @@ impl Store for RedbStore {
         drop(txn);
         let from = snapshot.as_ref().map_or(0, |s| s.revision.saturating_sub(behind));
         let log = self.range(LOG, doc, from + 1..=u64::MAX, usize::MAX, false)?;
-        Ok(Stored { snapshot, log })
+        Ok(Stored { snapshot, log, position: 0 })
     }
 
     fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {

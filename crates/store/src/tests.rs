@@ -240,6 +240,7 @@ mod records {
             requests,
             structure: (v >= 2).then(|| "AQIDBA==".to_owned()),
             history_from: (v >= 2).then_some(0),
+            position: None,
         }
     }
 

@@ -52,6 +52,12 @@ impl Room {
         self.members.iter().map(|(client, member)| (client.as_str(), member.connection))
     }
 
+    /// The users in the room as the wire shows them.
+    pub fn users(&self, now: Duration) -> Vec<UserView> {
+        let idle_after = self.presence.idle_after();
+        self.presence.users(&self.id).map(|(id, user)| view(id, user, now, idle_after)).collect()
+    }
+
     /// The connection of `client`, if it is in the room.
     pub fn connection(&self, client: &str) -> Option<u64> {
         self.members.get(client).map(|member| member.connection)

@@ -4,9 +4,8 @@
 
 use std::{
     collections::BTreeSet,
-    io::{BufRead, BufReader},
     net::SocketAddr,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -20,28 +19,8 @@ use crate::support::{Client, TempDir, within};
 
 /// Starts the binary on `dir` and returns it with the address it logged.
 fn spawn(dir: &TempDir) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir.0)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the tandem binary starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("the server logs before it exits").expect("reads");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let addr: String =
-                rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-            break addr.parse().expect("an address");
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    let data = dir.0.to_string_lossy();
+    crate::support::spawn_binary(&["--data-dir", &data])
 }
 
 type Tokens = Arc<Mutex<BTreeSet<String>>>;

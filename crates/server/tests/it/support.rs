@@ -33,6 +33,13 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::try_start_with(adjust).await.expect("server starts")
+    }
+
+    /// As `start_with`, with the error if the server cannot start.
+    pub(crate) async fn try_start_with(
+        adjust: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestServer> {
         // The tests drive clients far faster than people type: the message rate is the
         // limits test's business.
         let fast = std::num::NonZeroU32::new(1_000_000).expect("not zero");
@@ -43,7 +50,11 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        TestServer { server: Server::start(config).await.expect("server starts") }
+        // TANDEM_TEST_LOG=info (say) shows the servers' logs, for a test being looked into.
+        if let Ok(filter) = std::env::var("TANDEM_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+        Ok(TestServer { server: Server::start(config).await? })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -199,6 +210,39 @@ impl Client {
         message
     }
 
+    /// Sends `message`; false if the connection is gone.
+    pub(crate) async fn try_send(&mut self, message: &ClientMessage) -> bool {
+        let text = serde_json::to_string(message).expect("serializes");
+        within(self.socket.send(Message::text(text))).await.is_ok()
+    }
+
+    /// The next message, or `None` once the connection is gone.
+    pub(crate) async fn try_recv(&mut self) -> Option<ServerMessage> {
+        loop {
+            match within(self.socket.next()).await {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(
+                        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+                    );
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Pumps the messages that have arrived already, without waiting for more.
+    pub(crate) async fn pump_available(&mut self) {
+        use futures_util::FutureExt;
+        while let Some(Some(Ok(Message::Text(text)))) = self.socket.next().now_or_never() {
+            let message =
+                serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+            if let Some(next) = self.thin.receive(message).expect("the thin client accepts it") {
+                self.send(&next).await;
+            }
+        }
+    }
+
     /// Pumps until a message matches `wanted`, and returns it.
     pub(crate) async fn until(&mut self, wanted: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
         loop {
@@ -316,4 +360,32 @@ pub(crate) async fn upgrade_status(
         Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
         Err(other) => panic!("expected an HTTP answer, got {other}"),
     }
+}
+
+/// Starts the `tandem` binary on a free port with `args`, and returns it with the address it
+/// logged.
+pub(crate) fn spawn_binary(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the tandem binary starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server logs before it exits").expect("reads");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let addr: String =
+                rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+            break addr.parse().expect("an address");
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
 }

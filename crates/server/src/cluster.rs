@@ -1,0 +1,559 @@
+//! Cluster mode: several Tandem nodes share documents through NATS.
+//!
+//! - The log: every document's changes are in a JetStream stream ([`NatsStore`]). A node
+//!   plans a client's change against the room it has, appends the plan's records only if the
+//!   document's log has nothing it lacks (compare-and-set on the subject's last sequence), and
+//!   only then commits it and answers; when another node appended first, it reads what it
+//!   missed, applies it, and plans again. So there is one sequence of revisions per document,
+//!   every change is in it once, and nobody hears of a change before JetStream stored it.
+//! - Following: one ordered consumer per node delivers every document's new messages; a node
+//!   applies those of the documents it has loaded, as changes from another client.
+//! - Presence crosses nodes on plain NATS subjects (not stored): joins, moves and leaves of
+//!   each node's clients, and a heartbeat per node; the users of a node not heard from for
+//!   the heartbeat timeout plus a grace period are taken as gone.
+//!
+//! The single-node mode (redb) does none of this.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tandem_protocol::{ErrorCode, Past, Planned, Reply, RequestId, ServerMessage, UserView};
+use tandem_store::{
+    NatsStore,
+    nats::{AppendError, NatsConfig},
+    records::ChangeRecord,
+};
+use tokio::{sync::watch, time::Instant};
+
+use crate::{App, auth, history, outbox::Permit, records, rooms::Slot};
+
+/// How many times a change is planned again after other nodes' changes came first.
+const MAX_ATTEMPTS: usize = 32;
+
+/// How many times in a row an append may fail for want of NATS (a server lost, the cluster
+/// electing a leader) before the client is told to send its change again later; with the
+/// pauses between them, about twenty seconds.
+const MAX_FAILURES: u32 = 24;
+
+/// Cluster settings.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub nats: NatsConfig,
+    /// This node's name in the cluster (in presence and in the log's messages).
+    pub node: String,
+    /// How long after the heartbeat timeout a silent node's users are still shown.
+    pub node_grace: Duration,
+}
+
+/// A node's view of the cluster.
+pub(crate) struct Cluster {
+    pub(crate) store: NatsStore,
+    pub(crate) node: String,
+    grace: Duration,
+    /// The users connected to other nodes, per document.
+    remote: Mutex<HashMap<String, RemoteUsers>>,
+    /// When each other node was last heard from.
+    nodes: Mutex<HashMap<String, Instant>>,
+}
+
+/// The users of other nodes in one document: client id -> (node, presence).
+type RemoteUsers = BTreeMap<String, (String, UserView)>;
+
+/// What travels on the presence subjects.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Signal {
+    /// A presence or leave message of a client of `node`.
+    Presence { node: String, doc: String, message: ServerMessage },
+    /// `node` has loaded `doc` and asks the others for their users there.
+    Hello { node: String, doc: String },
+    /// `node` is alive.
+    Alive { node: String },
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Cluster {
+    pub(crate) fn new(store: NatsStore, config: &ClusterConfig) -> Cluster {
+        Cluster {
+            store,
+            node: config.node.clone(),
+            grace: config.node_grace,
+            remote: Mutex::default(),
+            nodes: Mutex::default(),
+        }
+    }
+
+    /// The users of other nodes in `doc`.
+    pub(crate) fn remote_users(&self, doc: &str) -> Vec<UserView> {
+        lock(&self.remote)
+            .get(doc)
+            .map(|users| users.values().map(|(_, user)| user.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The other nodes heard from, sorted.
+    pub(crate) fn nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = lock(&self.nodes).keys().cloned().collect();
+        nodes.sort();
+        nodes
+    }
+
+    async fn signal(&self, signal: &Signal) {
+        let subject = match signal {
+            Signal::Alive { .. } => "tandem.nodes".to_owned(),
+            Signal::Presence { doc, .. } | Signal::Hello { doc, .. } => {
+                format!("tandem.presence.{}", doc.replace('.', "="))
+            }
+        };
+        let payload = serde_json::to_vec(signal).expect("a signal serializes");
+        if let Err(error) = self.store.client().publish(subject, payload.into()).await {
+            tracing::warn!(%error, "publishing presence to the cluster failed");
+        }
+    }
+}
+
+/// What a change needs next in a cluster.
+enum Next {
+    /// Answered: nothing more to do.
+    Done,
+    /// An edit from an old revision: the store's next id for it, then plan again.
+    Past(u64),
+    /// A plan to append at the document's log position.
+    Append(tandem_protocol::Plan, u64),
+}
+
+impl App {
+    fn cluster(&self) -> &Cluster {
+        self.cluster.as_deref().expect("cluster mode")
+    }
+
+    /// Starts the node's cluster tasks: following the log, and presence.
+    pub(crate) fn spawn_cluster(
+        self: &Arc<Self>,
+        stop: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(Arc::clone(self).follow(stop.clone())),
+            tokio::spawn(Arc::clone(self).presence(stop)),
+        ]
+    }
+
+    /// Plans `plan` against the room of `doc`, appends it to the document's log, and commits
+    /// it, planning again while other nodes' changes come first; the reply goes out through
+    /// the outbox as any other. `plan` is asked with what the store said of an old revision
+    /// when the room asked for that.
+    pub(crate) async fn append_change(
+        self: &Arc<Self>,
+        doc: &str,
+        client: &str,
+        request: Option<RequestId>,
+        mut permit: Option<Permit>,
+        mut plan: impl FnMut(&mut Slot, Option<Past>) -> Planned,
+    ) {
+        let Some(appending) = self.with_loaded(doc, |slot| Arc::clone(&slot.appending)) else {
+            return;
+        };
+        // One change of this node's at a time per document, and no following meanwhile.
+        let _turn = appending.lock().await;
+        let cluster = self.cluster();
+        let message_id = match &request {
+            Some(RequestId::Number(n)) => format!("{doc}:{client}:{n}"),
+            Some(RequestId::String(s)) => format!("{doc}:{client}:s{s}"),
+            None => format!("{doc}:{client}:~{:016x}", rand_id()),
+        };
+        let mut past = None;
+        let (mut attempts, mut failures) = (0, 0);
+        while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES {
+            let next = self.with_loaded(doc, |slot| match plan(slot, past) {
+                Planned::Reply(reply) if reply.needs_past.is_some() => {
+                    Next::Past(reply.needs_past.unwrap_or_default())
+                }
+                Planned::Reply(reply) => {
+                    self.dispatch_frame(slot, client, reply, permit.take());
+                    Next::Done
+                }
+                Planned::Plan(plan) => Next::Append(plan, slot.position),
+            });
+            let (plan, position) = match next {
+                None | Some(Next::Done) => return,
+                Some(Next::Past(revision)) => {
+                    let (store, id) = (Arc::clone(&self.store), doc.to_owned());
+                    let read = move || history::next_seq(&*store, &id, revision);
+                    match tokio::task::spawn_blocking(read).await {
+                        Ok(Ok(Some(next_seq))) => past = Some(Past { revision, next_seq }),
+                        _ => {
+                            let message = "that revision is not in this document's history";
+                            return self.refuse(
+                                doc,
+                                client,
+                                request,
+                                permit,
+                                ErrorCode::StaleRevision,
+                                message,
+                            );
+                        }
+                    }
+                    continue;
+                }
+                Some(Next::Append(plan, position)) => (plan, position),
+            };
+            let at = auth::unix_now_ms();
+            let changes: Vec<ChangeRecord> =
+                plan.logged().iter().map(|entry| records::change_record(entry, at)).collect();
+            let appended =
+                cluster.store.append(doc, &changes, position, &message_id, &cluster.node).await;
+            let seq = match appended {
+                Ok(seq) => Some(seq),
+                Err(AppendError::Conflict) => {
+                    self.metrics.append_conflict();
+                    attempts += 1;
+                    // Perhaps ours after all: a repeat of an append that timed out but was stored.
+                    match cluster.store.next(doc, position).await {
+                        Ok(Some(entry))
+                            if entry.message_id.as_deref() == Some(message_id.as_str()) =>
+                        {
+                            Some(entry.seq)
+                        }
+                        _ => None,
+                    }
+                }
+                Err(AppendError::Store(error)) => {
+                    let error = tandem_store::Error::source_chain(&error);
+                    tracing::warn!(%client, %doc, %error, "appending a change failed; trying again");
+                    failures += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
+                    None
+                }
+            };
+            match seq {
+                Some(seq) => {
+                    self.metrics.appended();
+                    self.with_loaded(doc, |slot| match slot.room.commit_plan(plan, self.now()) {
+                        Ok(reply) => {
+                            slot.position = seq;
+                            self.dispatch_frame(slot, client, reply, permit.take());
+                        }
+                        Err(error) => {
+                            tracing::error!(%doc, %error, "a stored change does not commit")
+                        }
+                    });
+                    return;
+                }
+                None => {
+                    // Others came first (or the store hiccuped): take in what is there, and
+                    // plan again.
+                    if let Err(error) = self.catch_up_log(doc).await {
+                        let error = tandem_store::Error::source_chain(&error);
+                        tracing::warn!(%client, %doc, %error, "reading the document's log failed");
+                        failures += 1;
+                        tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
+                    }
+                }
+            }
+        }
+        let message = "the change could not be stored now; nothing changed; send it again";
+        self.refuse(doc, client, request, permit, ErrorCode::Unavailable, message);
+    }
+
+    /// Answers `client` with an `error` for its request `id`.
+    fn refuse(
+        &self,
+        doc: &str,
+        client: &str,
+        id: Option<RequestId>,
+        permit: Option<Permit>,
+        code: ErrorCode,
+        message: &str,
+    ) {
+        self.with_loaded(doc, |slot| {
+            self.dispatch_frame(slot, client, Reply::refused(id, code, message), permit);
+        });
+    }
+
+    /// Applies what the document's log has after this node's position (the caller holds the
+    /// document's appending lock).
+    async fn catch_up_log(self: &Arc<Self>, doc: &str) -> Result<(), tandem_store::Error> {
+        let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(()) };
+        let entries = self.cluster().store.tail(doc, position).await?;
+        for entry in entries {
+            self.apply_entry(doc, entry.seq, &entry.records);
+        }
+        Ok(())
+    }
+
+    /// Applies one message of `doc`'s log at stream sequence `seq`, if it is new here.
+    fn apply_entry(&self, doc: &str, seq: u64, changes: &[ChangeRecord]) {
+        self.with_loaded(doc, |slot| {
+            if seq <= slot.position {
+                return;
+            }
+            let entries: Vec<_> = changes
+                .iter()
+                .filter(|record| record.revision > slot.room.revision())
+                .cloned()
+                .map(records::logged)
+                .collect();
+            match slot.room.apply_remote(&entries) {
+                Ok(reply) => {
+                    slot.position = seq;
+                    // No author here: every client of this node hears of it.
+                    self.dispatch(slot, ":remote", reply);
+                }
+                Err(error) => {
+                    tracing::error!(%doc, %error, "a change from the cluster does not apply here")
+                }
+            }
+        });
+    }
+
+    /// Follows every document's log: the changes other nodes appended, for the documents
+    /// loaded here.
+    async fn follow(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let followed = self.follow_once(&mut stop).await;
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(error) = followed {
+                let error = tandem_store::Error::source_chain(&error);
+                tracing::warn!(%error, "following the cluster's log failed; again in a second");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    async fn follow_once(
+        self: &Arc<Self>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), tandem_store::Error> {
+        let mut messages = self.cluster().store.follow().await?;
+        // Loaded documents may have missed messages while the consumer was down.
+        let loaded: Vec<String> = self.rooms.iter().map(|entry| entry.key().clone()).collect();
+        for doc in loaded {
+            self.caught_up(&doc).await;
+        }
+        loop {
+            let message = tokio::select! {
+                message = messages.next() => message,
+                _ = stop.wait_for(|stop| *stop) => return Ok(()),
+            };
+            let Some(message) = message else { return Ok(()) };
+            let entry = message?;
+            if !self.rooms.contains_key(&entry.doc) {
+                continue;
+            }
+            let Some(appending) = self.with_loaded(&entry.doc, |slot| Arc::clone(&slot.appending))
+            else {
+                continue;
+            };
+            let _turn = appending.lock().await;
+            let gap = self.with_loaded(&entry.doc, |slot| {
+                let first = entry.records.first().map_or(0, |record| record.revision);
+                entry.seq > slot.position && first > slot.room.revision() + 1
+            });
+            if gap == Some(true) {
+                if let Err(error) = self.catch_up_log(&entry.doc).await {
+                    tracing::warn!(doc = %entry.doc, %error, "reading the document's log failed");
+                }
+            } else {
+                self.apply_entry(&entry.doc, entry.seq, &entry.records);
+            }
+        }
+    }
+
+    /// Applies what `doc`'s log has that this node lacks.
+    pub(crate) async fn caught_up(self: &Arc<Self>, doc: &str) {
+        let Some(appending) = self.with_loaded(doc, |slot| Arc::clone(&slot.appending)) else {
+            return;
+        };
+        let _turn = appending.lock().await;
+        if let Err(error) = self.catch_up_log(doc).await {
+            tracing::warn!(%doc, %error, "reading the document's log failed");
+        }
+    }
+
+    /// Sends this node's presence changes to the others: the presence and leave messages of
+    /// `messages`, for document `doc`.
+    pub(crate) fn share_presence(&self, doc: &str, messages: &[ServerMessage]) {
+        let Some(cluster) = self.cluster.clone() else { return };
+        let signals: Vec<Signal> = messages
+            .iter()
+            .filter(|message| {
+                matches!(message, ServerMessage::Presence(_) | ServerMessage::Leave { .. })
+            })
+            .map(|message| Signal::Presence {
+                node: cluster.node.clone(),
+                doc: doc.to_owned(),
+                message: message.clone(),
+            })
+            .collect();
+        if signals.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            for signal in &signals {
+                cluster.signal(signal).await;
+            }
+        });
+    }
+
+    /// Asks the other nodes for their users in `doc`, just loaded here.
+    pub(crate) fn hello(self: &Arc<Self>, doc: &str) {
+        let Some(cluster) = self.cluster.clone() else { return };
+        let signal = Signal::Hello { node: cluster.node.clone(), doc: doc.to_owned() };
+        tokio::spawn(async move { cluster.signal(&signal).await });
+    }
+
+    /// Presence across nodes: sends this node's heartbeat, takes in the others' presence and
+    /// heartbeats, and takes away the users of nodes not heard from.
+    async fn presence(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let cluster = Arc::clone(self.cluster.as_ref().expect("cluster mode"));
+        let client = cluster.store.client().clone();
+        let subscribed = async {
+            let presence = client.subscribe("tandem.presence.>").await?;
+            let nodes = client.subscribe("tandem.nodes").await?;
+            Ok::<_, async_nats::SubscribeError>((presence, nodes))
+        };
+        let (mut presence, mut nodes) = match subscribed.await {
+            Ok(subscriptions) => subscriptions,
+            Err(error) => {
+                tracing::error!(%error, "subscribing to the cluster's presence failed");
+                return;
+            }
+        };
+        let interval = self.config.transport.heartbeat_interval;
+        let mut heartbeat = tokio::time::interval(interval);
+        let mut sweep = tokio::time::interval(Duration::from_secs(1).min(interval));
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = heartbeat.tick() => cluster.signal(&Signal::Alive { node: cluster.node.clone() }).await,
+                _ = sweep.tick() => self.forget_silent_nodes(),
+                Some(message) = presence.next() => self.take_signal(&message.payload).await,
+                Some(message) = nodes.next() => self.take_signal(&message.payload).await,
+                () = &mut stopped => return,
+            }
+        }
+    }
+
+    async fn take_signal(self: &Arc<Self>, payload: &[u8]) {
+        let cluster = self.cluster();
+        let Ok(signal) = serde_json::from_slice::<Signal>(payload) else { return };
+        match signal {
+            Signal::Alive { node } => {
+                if node != cluster.node {
+                    lock(&cluster.nodes).insert(node, Instant::now());
+                }
+            }
+            Signal::Hello { node, doc } => {
+                if node == cluster.node {
+                    return;
+                }
+                let users =
+                    self.with_loaded(&doc, |slot| slot.room.users(self.now())).unwrap_or_default();
+                for user in users {
+                    let message = ServerMessage::Presence(user);
+                    cluster
+                        .signal(&Signal::Presence {
+                            node: cluster.node.clone(),
+                            doc: doc.clone(),
+                            message,
+                        })
+                        .await;
+                }
+            }
+            Signal::Presence { node, doc, message } => {
+                if node == cluster.node {
+                    return;
+                }
+                lock(&cluster.nodes).insert(node.clone(), Instant::now());
+                {
+                    let mut remote = lock(&cluster.remote);
+                    let users = remote.entry(doc.clone()).or_default();
+                    match &message {
+                        ServerMessage::Presence(user) => {
+                            users.insert(user.client_id.clone(), (node, user.clone()));
+                        }
+                        ServerMessage::Leave { client_id } => {
+                            users.remove(client_id);
+                        }
+                        _ => return,
+                    }
+                    if users.is_empty() {
+                        remote.remove(&doc);
+                    }
+                }
+                self.with_loaded(&doc, |slot| {
+                    self.dispatch(slot, ":remote", Reply::to_others([message]))
+                });
+            }
+        }
+    }
+
+    /// Takes away the users of the nodes not heard from for the heartbeat timeout plus the
+    /// grace: a `leave` for each, to the clients here.
+    fn forget_silent_nodes(self: &Arc<Self>) {
+        let cluster = self.cluster();
+        let patience = self.config.transport.heartbeat_timeout + cluster.grace;
+        let silent: Vec<String> = {
+            let mut nodes = lock(&cluster.nodes);
+            let silent = nodes
+                .iter()
+                .filter(|(_, seen)| seen.elapsed() > patience)
+                .map(|(node, _)| node.clone())
+                .collect::<Vec<_>>();
+            for node in &silent {
+                nodes.remove(node);
+            }
+            silent
+        };
+        if silent.is_empty() {
+            return;
+        }
+        let mut gone: Vec<(String, String)> = Vec::new();
+        {
+            let mut remote = lock(&cluster.remote);
+            for (doc, users) in remote.iter_mut() {
+                users.retain(|client, (node, _)| {
+                    let keep = !silent.contains(node);
+                    if !keep {
+                        gone.push((doc.clone(), client.clone()));
+                    }
+                    keep
+                });
+            }
+            remote.retain(|_, users| !users.is_empty());
+        }
+        for (doc, client) in gone {
+            self.with_loaded(&doc, |slot| {
+                // A client that came back here is not gone.
+                if slot.room.connection(&client).is_some() {
+                    return;
+                }
+                tracing::info!(%doc, %client, "a node went silent; its user is gone");
+                let leave = ServerMessage::Leave { client_id: client };
+                self.dispatch(slot, ":remote", Reply::to_others([leave]));
+            });
+        }
+    }
+}
+
+/// A random number, for message ids of requests without an id of their own.
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
