@@ -27,7 +27,7 @@ pub use crate::{
     log::{Change, LastRequest, Logged, RoomSnapshot, catch_up},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
     room::{
-        Broadcast, Footprint, Limits, Past, Plan, Planned, Reply, Resumed, Room, Seat,
+        Broadcast, Footprint, Limits, Past, Plan, Planned, RESTORER, Reply, Resumed, Room, Seat,
         VersionRequest, is_label, refusal, replay, request_id,
     },
 };

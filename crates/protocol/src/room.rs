@@ -148,6 +148,9 @@ struct Applied {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     client: String,
+    /// Whom the log names as the changes' author: the client, or for a restore
+    /// [`RESTORER`], so that nobody takes a restore's changes for its own.
+    author: String,
     id: Option<RequestId>,
     base: u64,
     /// The text's next character id at `base`.
@@ -188,7 +191,7 @@ impl Plan {
                 }
                 Logged {
                     revision: self.base + piece as u64 + 1,
-                    author: self.client.clone(),
+                    author: self.author.clone(),
                     request: request.clone(),
                     continued: piece > 0,
                     next_seq,
@@ -198,6 +201,11 @@ impl Plan {
             .collect()
     }
 }
+
+/// The author the log names for a version's restore: not a client id (those have no `:`), so
+/// that no client, catching up after a reconnect, takes the restore's changes for its own (and
+/// waits for acks of them): everyone gets them as changes.
+pub const RESTORER: &str = ":version";
 
 /// What planning a frame gives ([`Room::plan`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

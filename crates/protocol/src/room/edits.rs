@@ -133,6 +133,7 @@ impl Room {
     fn plan_changes(&self, client: &str, id: Option<RequestId>, changes: Vec<Change>) -> Plan {
         Plan {
             client: client.to_owned(),
+            author: client.to_owned(),
             id,
             base: self.revision,
             next_seq: self.text.next_seq(),
@@ -149,7 +150,7 @@ impl Room {
         if plan.base != self.revision {
             return Err(Error::Stale { planned: plan.base, now: self.revision });
         }
-        let Plan { client, id, changes, restored, .. } = plan;
+        let Plan { client, author, id, changes, restored, .. } = plan;
         // A restore is not a change the client keeps in flight: it has no request id.
         let request = if restored.is_some() { None } else { id.clone() };
         for (piece, change) in changes.into_iter().enumerate() {
@@ -166,7 +167,7 @@ impl Room {
             };
             // Unreachable: a plan is checked against this very text.
             applied.map_err(|source| Error::Invalid { revision, source })?;
-            self.commit(&client, request.clone(), piece > 0, change, len_before);
+            self.commit(&author, request.clone(), piece > 0, change, len_before);
         }
         let mut reply = match restored {
             Some(label) => {
@@ -290,7 +291,11 @@ impl Room {
         if !added.is_empty() {
             changes.push(Change::Insert { index: prefix, text: added });
         }
-        Plan { restored: Some(label.to_owned()), ..self.plan_changes(client, id, changes) }
+        Plan {
+            restored: Some(label.to_owned()),
+            author: super::RESTORER.to_owned(),
+            ..self.plan_changes(client, id, changes)
+        }
     }
 
     /// [`Room::plan_restore`], committed at once.

@@ -683,3 +683,24 @@ fn a_document_has_a_bounded_number_of_counters() {
     assert_eq!(error_code(&reply).0, ErrorCode::TooLarge);
     assert_eq!((room.counter("a"), room.counter("d"), room.revision()), (2, 0, 4));
 }
+
+#[test]
+fn a_client_that_resumes_across_its_own_restore_gets_the_restore_as_changes() {
+    let mut room = room();
+    let mut ada = join(&mut room, "ada");
+    act(&mut room, &mut ada, |c| c.insert(0, "hello").expect("fits"));
+    act(&mut room, &mut ada, |c| c.insert(5, " world").expect("fits"));
+    // Ada asks for the restore, and her connection drops before she hears of it.
+    let reply = room.restore_text("ada", Some(9.into()), "v1", "hello", secs(2));
+    assert_eq!(reply.logged[0].author, crate::RESTORER, "not hers: everyone's");
+    room.leave("ada");
+    let resumed = super::in_memory(
+        room.resume("ada", crate::Seat::default(), 2, secs(3)).expect("not taken").expect("known"),
+    );
+    assert!(ada.reconnected(resumed.to_sender[0].clone()).expect("resumes").is_none());
+    for message in &resumed.to_sender[1..] {
+        assert!(!matches!(message, ServerMessage::Ack { .. }), "{message:?}");
+        ada.receive(message.clone()).expect("a change");
+    }
+    assert_eq!((ada.text(), room.text()), ("hello".to_owned(), "hello".to_owned()));
+}
