@@ -130,7 +130,8 @@ impl Text {
             return Err(corrupt("truncated"));
         }
         let (rga, deflated) = rest.split_at(len);
-        let rga = Rga::decode(rga)?;
+        // The snapshot was written by a room, in its own order: no need to integrate again.
+        let rga = Rga::decode_in_order(rga)?;
         let mut packed = Vec::new();
         DeflateDecoder::new(deflated)
             .read_to_end(&mut packed)

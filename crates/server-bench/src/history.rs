@@ -7,10 +7,16 @@
 //! that revision (read here from the log kept in memory, as the server reads it from its
 //! store). The baseline, timed in the same process, is what placing it used to take:
 //! transforming it past each of the 100,000 changes since, one by one.
+//!
+//! Then it times loading a snapshot where merging is at its worst, a text typed backwards (every
+//! character typed at the start, so each run has the same reference): trusting the snapshot's
+//! order (`Rga::decode_in_order`, what a room loads with) against integrating each run again
+//! (`Rga::decode`).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tandem_crdt::{Id, NodeId, Rga};
 use tandem_protocol::{
     Limits, Logged, Past, Room, Seat, ServerMessage,
     ot::{Edit, transform},
@@ -138,6 +144,42 @@ pub(crate) fn run() -> Result<()> {
     println!(
         "placing by identity at head - 100,000: {:.1}x faster than transforming one by one",
         baseline.as_secs_f64() / medians[2].as_secs_f64()
+    );
+    load()
+}
+
+/// Characters in the text typed backwards.
+const BACKWARDS: usize = 20_000;
+
+#[allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+fn load() -> Result<()> {
+    let mut rga = Rga::new();
+    for _ in 0..BACKWARDS {
+        let id: Id = rga.next_id(NodeId(1));
+        rga.insert(0, "x", id)?;
+    }
+    let bytes = rga.encode();
+    let time = |decode: fn(&[u8]) -> Result<Rga, tandem_crdt::Error>| -> Result<Duration> {
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let timed = Instant::now();
+            let decoded = decode(&bytes)?;
+            samples.push(timed.elapsed());
+            anyhow::ensure!(decoded == rga, "the snapshot decoded to another text");
+        }
+        Ok(median(samples))
+    };
+    let in_order = time(Rga::decode_in_order)?;
+    let merged = time(Rga::decode)?;
+    println!();
+    println!("| loading {BACKWARDS} characters typed backwards | median |");
+    println!("|---|---:|");
+    println!("| in the snapshot's order (Rga::decode_in_order) | {:.1} µs |", micros(in_order));
+    println!("| integrating each run (Rga::decode, baseline) | {:.1} µs |", micros(merged));
+    println!();
+    println!(
+        "loading in order: {:.1}x faster than integrating",
+        merged.as_secs_f64() / in_order.as_secs_f64()
     );
     Ok(())
 }

@@ -125,6 +125,18 @@ impl Tree {
         Pos { leaf: 0, slot: 0, offset: 0 }
     }
 
+    /// The end of the text: after the last span of the rightmost leaf.
+    pub(super) fn end(&self) -> Pos {
+        let mut node = self.root;
+        let mut is_leaf = self.root_is_leaf;
+        while !is_leaf {
+            let inner = &self.inners[node as usize];
+            node = *inner.children.last().expect("inner nodes have children");
+            is_leaf = inner.leaf_children;
+        }
+        Pos { leaf: node, slot: self.leaf(node).spans.len(), offset: 0 }
+    }
+
     /// The position of the visible character at `index`, which must be below the visible
     /// length.
     pub(super) fn locate(&self, index: usize) -> Pos {

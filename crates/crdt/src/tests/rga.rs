@@ -304,6 +304,8 @@ fn damaged_snapshots_are_errors_not_panics() {
     rga.delete(2, 5).expect("in range");
     let good = rga.encode();
     assert!(matches!(Rga::decode(&[]), Err(Error::Corrupt { .. })));
+    assert!(matches!(Rga::decode_in_order(&[]), Err(Error::Corrupt { .. })));
+    assert!(matches!(Rga::decode_in_order(&good[..good.len() / 2]), Err(Error::Corrupt { .. })));
     assert!(matches!(Rga::decode(&[99, 1, 2]), Err(Error::Corrupt { .. })));
     assert!(matches!(Rga::decode(&good[..good.len() / 2]), Err(Error::Corrupt { .. })));
     // Every single-byte change either fails to decode or decodes to a consistent text.
