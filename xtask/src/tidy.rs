@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tandem-presence", &["tandem-document", "tandem-crdt"]),
     ("tandem-protocol", &["tandem-presence", "tandem-document", "tandem-crdt"]),
     ("tandem-store", &[]),
-    ("tandem-server-bench", &["tandem-server", "tandem-protocol", "tandem-traces"]),
+    ("tandem-server-bench", &["tandem-server", "tandem-protocol", "tandem-crdt", "tandem-traces"]),
     ("tandem-traces", &[]),
     ("tandem-transport", &[]),
     (
