@@ -93,7 +93,7 @@ impl Reply {
     }
 
     /// Nothing handled yet: the frame needs revision `revision`'s next character id.
-    fn needs_past(revision: u64) -> Reply {
+    fn asking_past(revision: u64) -> Reply {
         Reply { needs_past: Some(revision), ..Reply::default() }
     }
 
@@ -117,7 +117,7 @@ impl Reply {
     fn from_error(id: Option<RequestId>, error: Error) -> Reply {
         match error {
             Error::Refused { code, message } => Reply::refused(id, code, message),
-            Error::NeedsPast { revision } => Reply::needs_past(revision),
+            Error::NeedsPast { revision } => Reply::asking_past(revision),
             other => Reply::refused(id, ErrorCode::OutOfRange, other.to_string()),
         }
     }
