@@ -169,7 +169,10 @@ impl Connection {
                 }
                 _ = shared.close.notified() => break shared.close_reason(),
             };
+            shared.handling.store(true, Ordering::Relaxed);
             on_frame(frame).await;
+            shared.last_seen.store(self.pool.now_ms(), Ordering::Relaxed);
+            shared.handling.store(false, Ordering::Relaxed);
         };
         let _ = close_sender.send(closed.frame());
         let mut writer = writer;

@@ -32,8 +32,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 pub struct Config {
     /// How often every connection is pinged.
     pub heartbeat_interval: Duration,
-    /// How long a connection may stay silent before the reaper closes it, and how long a
-    /// message may take to be written to it before it is closed as a slow consumer.
+    /// How long a connection may stay silent before the reaper closes it (time spent handling
+    /// one of its frames does not count: the server is the one not reading then), and how long
+    /// a message may take to be written to it before it is closed as a slow consumer.
     pub heartbeat_timeout: Duration,
     /// How many outgoing messages may wait for a slow client before it is disconnected.
     pub queue_capacity: usize,

@@ -4,7 +4,7 @@ use std::{
     collections::VecDeque,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     max_total_bytes: usize,
     /// Milliseconds since the pool's epoch when the client was last heard from.
     pub(crate) last_seen: AtomicU64,
+    /// Whether a frame of the client's is being handled: the server, not the client, is the
+    /// one keeping the next frame (and the pongs behind it) unread, so it is not silence.
+    pub(crate) handling: AtomicBool,
     /// Why the connection was asked to close, and the signal to do so.
     close_reason: Mutex<Option<Closed>>,
     pub(crate) close: Notify,
@@ -214,6 +217,7 @@ impl Pool {
             total_bytes: Arc::clone(&self.inner.queued_bytes),
             max_total_bytes: config.total_queue_bytes,
             last_seen: AtomicU64::new(self.now_ms()),
+            handling: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             close: Notify::new(),
             held: Mutex::new(None),
@@ -279,7 +283,8 @@ impl Pool {
         let timeout = self.inner.config.heartbeat_timeout.as_millis() as u64;
         let now = self.now_ms();
         for shared in self.all() {
-            if now.saturating_sub(shared.last_seen.load(Ordering::Relaxed)) > timeout {
+            let handling = shared.handling.load(Ordering::Relaxed);
+            if !handling && now.saturating_sub(shared.last_seen.load(Ordering::Relaxed)) > timeout {
                 tracing::debug!(connection = %shared.id, "reaping a silent connection");
                 shared.request_close(Closed::Reaped);
             }

@@ -163,6 +163,53 @@ async fn a_client_that_answers_pings_is_kept() {
     pool.shutdown();
 }
 
+// A handler that takes longer than the heartbeat timeout (the store lost its leader, say)
+// keeps the client's pongs unread: that is the server's doing, not the client's silence.
+#[tokio::test(start_paused = true)]
+async fn a_frame_handled_for_longer_than_the_timeout_does_not_get_its_client_reaped() {
+    let pool = Pool::new(Config {
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(5),
+        ..config()
+    });
+    pool.spawn_keepalive();
+    let (server_io, client_io) = tokio::io::duplex(4096);
+    let mut ada = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+    let mut connection = pool.register();
+    let handle = connection.handle();
+    let (handled, mut done) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        connection
+            .run(server_io, move |frame| {
+                let handled = handled.clone();
+                async move {
+                    // Four times the timeout, on the paused clock.
+                    tokio::time::sleep(Duration::from_secs(20)).await;
+                    let _ = handled.send(frame);
+                }
+            })
+            .await
+    });
+    ada.send(Message::text("slow")).await.expect("sent");
+    // The client reads all along, answering every ping it is sent.
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = ada.next().await {
+            if let Message::Text(text) = message {
+                return Some(text.to_string());
+            }
+        }
+        None
+    });
+    let frame = tokio::time::timeout(PATIENCE * 4, done.recv()).await.expect("in time");
+    assert_eq!(frame, Some(Frame::Text("slow".into())));
+    assert!(!task.is_finished(), "the connection was closed while its frame was handled");
+    assert_eq!(pool.connections(), 1);
+    assert!(handle.send(Message::text("done")));
+    let reply = tokio::time::timeout(PATIENCE, reader).await.expect("in time").expect("reads");
+    assert_eq!(reply.as_deref(), Some("done"));
+    pool.shutdown();
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_when_its_queue_fills() {
     let pool = Pool::new(Config { queue_capacity: 4, ..config() });

@@ -280,16 +280,20 @@ impl Client {
 }
 
 async fn next_message(socket: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> ServerMessage {
-    loop {
-        match within(socket.next()).await {
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text)
-                    .unwrap_or_else(|error| panic!("{error}: {text}"));
+    // One deadline for the message, however many pings come before it.
+    within(async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(&text)
+                        .unwrap_or_else(|error| panic!("{error}: {text}"));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a text message, got {other:?}"),
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text message, got {other:?}"),
         }
-    }
+    })
+    .await
 }
 
 /// A fresh folder under the system temp dir, removed when dropped.
