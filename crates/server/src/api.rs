@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header};
 use serde_json::json;
 use tandem_protocol::is_label;
-use tandem_store::records::VersionRecord;
+use tandem_store::{Page, records::VersionRecord};
 
 use crate::{
     App, auth, history,
@@ -20,6 +20,10 @@ use crate::{
 
 /// The most changes one `changes` request returns.
 const MAX_CHANGES: u64 = 10_000;
+
+/// The most bytes of stored changes one `changes` request reads: past them, the answer stops
+/// early, and its `to` says where.
+const MAX_CHANGES_BYTES: usize = 8 << 20;
 
 /// The largest request body taken, in bytes.
 const MAX_BODY: usize = 64 << 10;
@@ -272,15 +276,19 @@ impl App {
                 if to.saturating_sub(from) > MAX_CHANGES {
                     return Ok(None);
                 }
-                Ok(Some(history::changes(store, doc, from, to, MAX_CHANGES as usize)?))
+                let page = Page { count: MAX_CHANGES as usize, bytes: MAX_CHANGES_BYTES };
+                let changes = history::changes(store, doc, from, to, page)?;
+                // Cut short by bytes: up to the last one read.
+                let to = changes.last().map_or(from.min(to), |last| last.revision);
+                Ok(Some((changes, to)))
             })
             .await?;
-        let Some(changes) = changes else {
+        let Some((changes, to)) = changes else {
             let message = format!("at most {MAX_CHANGES} changes a request: narrow from and to");
             return Err(Failure::new(StatusCode::BAD_REQUEST, "too_large", message));
         };
         let changes: Vec<_> = changes.iter().map(|change| change.message()).collect();
-        Ok(json(StatusCode::OK, &json!({ "changes": changes })))
+        Ok(json(StatusCode::OK, &json!({ "changes": changes, "to": to })))
     }
 
     /// `GET /api/docs/{doc}/versions`: the named versions, oldest first.

@@ -4,14 +4,14 @@
 
 use tandem_protocol::{Logged, replay};
 use tandem_store::{
-    Store,
+    Page, Store,
     records::{ChangeRecord, Encoded, SnapshotRecord, VersionRecord},
 };
 
 use crate::records;
 
-/// How many changes one read takes at most.
-pub(crate) const PAGE: usize = 1_000;
+/// How much one read of changes takes at most: 1,000 of them, 4 MiB of them.
+pub(crate) const PAGE: Page = Page { count: 1_000, bytes: 4 << 20 };
 
 /// Why history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -28,15 +28,15 @@ pub(crate) enum HistoryError {
     },
 }
 
-/// The document's changes with revisions after `after`, up to `up_to`, at most `limit`.
+/// The document's changes with revisions after `after`, up to `up_to`, as many as fit `page`.
 pub(crate) fn changes(
     store: &dyn Store,
     doc: &str,
     after: u64,
     up_to: u64,
-    limit: usize,
+    page: Page,
 ) -> Result<Vec<Logged>, HistoryError> {
-    let records = store.log(doc, after, up_to, limit)?;
+    let records = store.log(doc, after, up_to, page)?;
     let changes = records
         .iter()
         .map(|record| ChangeRecord::decode(doc, record.revision, &record.bytes))
@@ -50,7 +50,8 @@ pub(crate) fn change(
     doc: &str,
     revision: u64,
 ) -> Result<Option<ChangeRecord>, HistoryError> {
-    let Some(record) = store.log(doc, revision.saturating_sub(1), revision, 1)?.pop() else {
+    let Some(record) = store.log(doc, revision.saturating_sub(1), revision, Page::count(1))?.pop()
+    else {
         return Ok(None);
     };
     Ok(Some(ChangeRecord::decode(doc, record.revision, &record.bytes)?))
@@ -67,7 +68,7 @@ pub(crate) fn ends(
     let first = match first {
         Some(first) => first,
         // A document stored before the log was kept whole: its oldest change kept.
-        None => match store.log(doc, 0, last.revision, 1)?.pop() {
+        None => match store.log(doc, 0, last.revision, Page::count(1))?.pop() {
             Some(record) => ChangeRecord::decode(doc, record.revision, &record.bytes)?,
             None => last.clone(),
         },
@@ -89,22 +90,21 @@ pub(crate) fn next_seq(
 }
 
 /// The text and title of the document at `revision`: from the nearest checkpoint before it,
-/// with the changes after that checkpoint applied. `None` if the store no longer reaches back
-/// that far (a document stored before its whole history was kept).
+/// with the changes after that checkpoint applied, a page at a time. `None` if the store no
+/// longer reaches back that far (a document stored before its whole history was kept).
 pub(crate) fn text_at(
     store: &dyn Store,
     doc: &str,
     revision: u64,
 ) -> Result<Option<(String, String)>, HistoryError> {
     let checkpoint = store.checkpoint(doc, revision)?;
-    let (from, text, title) = match checkpoint {
+    let (from, mut text, mut title) = match checkpoint {
         Some(record) => {
             let checkpoint = SnapshotRecord::decode(doc, record.revision, &record.bytes)?;
             (checkpoint.revision, checkpoint.text, checkpoint.title)
         }
         None => (0, String::new(), String::new()),
     };
-    let mut changes = Vec::new();
     let mut after = from;
     while after < revision {
         let page = self::changes(store, doc, after, revision, PAGE)?;
@@ -113,13 +113,12 @@ pub(crate) fn text_at(
             page.iter().enumerate().all(|(at, entry)| entry.revision == after + 1 + at as u64);
         let Some(last) = page.last().filter(|_| follows) else { return Ok(None) };
         after = last.revision;
-        changes.extend(page);
+        (text, title) = replay(&text, &title, &page).map_err(|source| HistoryError::Broken {
+            doc: doc.to_owned(),
+            revision,
+            source,
+        })?;
     }
-    let (text, title) = replay(&text, &title, &changes).map_err(|source| HistoryError::Broken {
-        doc: doc.to_owned(),
-        revision,
-        source,
-    })?;
     Ok(Some((text, title)))
 }
 

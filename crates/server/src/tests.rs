@@ -6,7 +6,7 @@ use std::{
 };
 
 use tandem_protocol::{Change, Logged};
-use tandem_store::{Batch, Error, MemoryStore, Record, Store, Stored};
+use tandem_store::{Batch, Error, MemoryStore, Page, Record, Store, Stored};
 
 use crate::outbox::{Item, Outbox};
 
@@ -21,8 +21,8 @@ impl Store for Gated {
         self.inner.load(doc, behind)
     }
 
-    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {
-        self.inner.log(doc, after, up_to, limit)
+    fn log(&self, doc: &str, after: u64, up_to: u64, page: Page) -> Result<Vec<Record>, Error> {
+        self.inner.log(doc, after, up_to, page)
     }
 
     fn last(&self, doc: &str) -> Result<Option<Record>, Error> {
@@ -105,7 +105,7 @@ impl Store for Broken {
         Ok(Stored::default())
     }
 
-    fn log(&self, _: &str, _: u64, _: u64, _: usize) -> Result<Vec<Record>, Error> {
+    fn log(&self, _: &str, _: u64, _: u64, _: Page) -> Result<Vec<Record>, Error> {
         Ok(Vec::new())
     }
 

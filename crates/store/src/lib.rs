@@ -37,6 +37,43 @@ pub struct Stored {
     pub position: u64,
 }
 
+/// How much one read of a log takes at most: `count` records, and `bytes` of them together
+/// (past the first: a record larger than `bytes` still comes, alone, so that reading always
+/// moves on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub count: usize,
+    pub bytes: usize,
+}
+
+impl Page {
+    /// At most `count` records, whatever their size.
+    pub const fn count(count: usize) -> Page {
+        Page { count, bytes: usize::MAX }
+    }
+
+    /// Takes the records of `records`, in order, while the page has room for them.
+    pub fn fill<E>(
+        self,
+        records: impl IntoIterator<Item = Result<Record, E>>,
+    ) -> Result<Vec<Record>, E> {
+        let mut taken: Vec<Record> = Vec::new();
+        let mut bytes = 0usize;
+        for record in records {
+            if taken.len() >= self.count {
+                break;
+            }
+            let record = record?;
+            bytes = bytes.saturating_add(record.bytes.len());
+            if !taken.is_empty() && bytes > self.bytes {
+                break;
+            }
+            taken.push(record);
+        }
+        Ok(taken)
+    }
+}
+
 /// Writes committed together, in one durable transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -68,9 +105,9 @@ pub trait Store: Send + Sync + 'static {
     /// history). A document never stored is empty.
     fn load(&self, doc: &str, behind: u64) -> Result<Stored, Error>;
 
-    /// The log entries of `doc` with revisions in `after + 1 ..= up_to`, at most `limit` of
-    /// them, in revision order.
-    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error>;
+    /// The log entries of `doc` with revisions in `after + 1 ..= up_to`, in revision order, as
+    /// many as fit in `page`.
+    fn log(&self, doc: &str, after: u64, up_to: u64, page: Page) -> Result<Vec<Record>, Error>;
 
     /// The last log entry of `doc`, if it has one.
     fn last(&self, doc: &str) -> Result<Option<Record>, Error>;

@@ -5,7 +5,7 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use crate::{Batch, Error, Record, Store, Stored};
+use crate::{Batch, Error, Page, Record, Store, Stored};
 
 /// Keeps every document in memory.
 #[derive(Debug, Default)]
@@ -49,13 +49,13 @@ impl Store for MemoryStore {
         }))
     }
 
-    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {
+    fn log(&self, doc: &str, after: u64, up_to: u64, page: Page) -> Result<Vec<Record>, Error> {
         if after >= up_to {
             return Ok(Vec::new());
         }
-        Ok(self.read(doc, |document| {
-            document.log.range(after + 1..=up_to).take(limit).map(record).collect()
-        }))
+        self.read(doc, |document| {
+            page.fill(document.log.range(after + 1..=up_to).map(|entry| Ok(record(entry))))
+        })
     }
 
     fn last(&self, doc: &str) -> Result<Option<Record>, Error> {

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::{
-    Batch, Error, Record, Store, Stored,
+    Batch, Error, Page, Record, Store, Stored,
     records::{ChangeRecord, Encoded, SnapshotRecord},
 };
 
@@ -368,11 +368,13 @@ impl NatsStore {
         doc: &str,
         after: u64,
         up_to: u64,
-        limit: usize,
+        page: Page,
     ) -> Result<Vec<Record>, Error> {
         let mut seq = self.seek(doc, after).await?;
         let mut records = Vec::new();
-        while records.len() < limit {
+        let mut bytes = 0usize;
+        let mut full = false;
+        while !full {
             let Some(entry) = self.next(doc, seq).await? else { break };
             seq = entry.seq;
             let mut past_end = false;
@@ -381,8 +383,14 @@ impl NatsStore {
                     past_end = true;
                     break;
                 }
-                if record.revision > after && records.len() < limit {
-                    records.push(Record { revision: record.revision, bytes: record.encode() });
+                if record.revision > after {
+                    let encoded = record.encode();
+                    bytes = bytes.saturating_add(encoded.len());
+                    if records.len() >= page.count || (!records.is_empty() && bytes > page.bytes) {
+                        full = true;
+                        break;
+                    }
+                    records.push(Record { revision: record.revision, bytes: encoded });
                 }
             }
             if past_end {
@@ -400,11 +408,11 @@ impl Store for NatsStore {
         self.runtime.block_on(self.load_async(doc))
     }
 
-    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {
-        if after >= up_to || limit == 0 {
+    fn log(&self, doc: &str, after: u64, up_to: u64, page: Page) -> Result<Vec<Record>, Error> {
+        if after >= up_to || page.count == 0 {
             return Ok(Vec::new());
         }
-        self.runtime.block_on(self.log_async(doc, after, up_to, limit))
+        self.runtime.block_on(self.log_async(doc, after, up_to, page))
     }
 
     fn last(&self, doc: &str) -> Result<Option<Record>, Error> {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use crate::{Batch, Error, Record, Store, Stored};
+use crate::{Batch, Error, Page, Record, Store, Stored};
 
 /// Log entries by (document, revision): each document's whole history.
 const LOG: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("log");
@@ -69,7 +69,7 @@ impl RedbStore {
         table: TableDefinition<'_, (&str, u64), &[u8]>,
         doc: &str,
         range: std::ops::RangeInclusive<u64>,
-        limit: usize,
+        page: Page,
         backwards: bool,
     ) -> Result<Vec<Record>, Error> {
         let txn = self.db.begin_read().map_err(io("read"))?;
@@ -82,9 +82,9 @@ impl RedbStore {
             Ok(Record { revision: key.value().1, bytes: value.value().to_vec() })
         };
         if backwards {
-            entries.rev().take(limit).map(record).collect()
+            page.fill(entries.rev().map(record))
         } else {
-            entries.take(limit).map(record).collect()
+            page.fill(entries.map(record))
         }
     }
 }
@@ -99,23 +99,23 @@ impl Store for RedbStore {
         });
         drop(txn);
         let from = snapshot.as_ref().map_or(0, |s| s.revision.saturating_sub(behind));
-        let log = self.range(LOG, doc, from + 1..=u64::MAX, usize::MAX, false)?;
+        let log = self.range(LOG, doc, from + 1..=u64::MAX, Page::count(usize::MAX), false)?;
         Ok(Stored { snapshot, log, position: 0 })
     }
 
-    fn log(&self, doc: &str, after: u64, up_to: u64, limit: usize) -> Result<Vec<Record>, Error> {
+    fn log(&self, doc: &str, after: u64, up_to: u64, page: Page) -> Result<Vec<Record>, Error> {
         if after >= up_to {
             return Ok(Vec::new());
         }
-        self.range(LOG, doc, after + 1..=up_to, limit, false)
+        self.range(LOG, doc, after + 1..=up_to, page, false)
     }
 
     fn last(&self, doc: &str) -> Result<Option<Record>, Error> {
-        Ok(self.range(LOG, doc, 0..=u64::MAX, 1, true)?.pop())
+        Ok(self.range(LOG, doc, 0..=u64::MAX, Page::count(1), true)?.pop())
     }
 
     fn checkpoint(&self, doc: &str, revision: u64) -> Result<Option<Record>, Error> {
-        Ok(self.range(CHECKPOINTS, doc, 0..=revision, 1, true)?.pop())
+        Ok(self.range(CHECKPOINTS, doc, 0..=revision, Page::count(1), true)?.pop())
     }
 
     fn versions(&self, doc: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {

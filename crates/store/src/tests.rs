@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Batch, Error, MemoryStore, Record, RedbStore, Store, Stored};
+use crate::{Batch, Error, MemoryStore, Page, Record, RedbStore, Store, Stored};
 
 fn record(revision: u64, text: &str) -> Record {
     Record { revision, bytes: text.as_bytes().to_vec() }
@@ -57,11 +57,16 @@ fn exercise(store: &dyn Store) {
     assert_eq!(loaded.log.last(), Some(&record(2_600, "notes2600")));
     assert_eq!(loaded.log.len(), 700);
     // The whole history stays, and reads in pages.
-    let page = store.log("notes", 0, 2_600, 3).expect("reads");
+    let page = store.log("notes", 0, 2_600, Page::count(3)).expect("reads");
     assert_eq!(page, [record(1, "notes1"), record(2, "notes2"), record(3, "notes3")]);
-    let page = store.log("notes", 1_499, 1_501, 10).expect("reads");
+    let page = store.log("notes", 1_499, 1_501, Page::count(10)).expect("reads");
     assert_eq!(page, [record(1_500, "notes1500"), record(1_501, "notes1501")]);
-    assert_eq!(store.log("notes", 5, 5, 10).expect("reads"), []);
+    assert_eq!(store.log("notes", 5, 5, Page::count(10)).expect("reads"), []);
+    // Pages are bounded by bytes too ("notes1" is 6), but always move on by one.
+    let page = store.log("notes", 0, 2_600, Page { count: 10, bytes: 13 }).expect("reads");
+    assert_eq!(page, [record(1, "notes1"), record(2, "notes2")]);
+    let page = store.log("notes", 0, 2_600, Page { count: 10, bytes: 1 }).expect("reads");
+    assert_eq!(page, [record(1, "notes1")]);
     assert_eq!(store.last("notes").expect("reads"), Some(record(2_600, "notes2600")));
     // The nearest checkpoint at or before a revision.
     assert_eq!(store.checkpoint("notes", 999).expect("reads"), None);

@@ -101,7 +101,11 @@ async fn a_compacted_store_restarts_to_the_same_document() {
         let first = stored.log.first().map(|record| record.revision);
         assert_eq!((first, stored.log.len()), (Some(1_001), 1_101), "loading reads from behind it");
         // The whole history stays, with a checkpoint of the text every 1,000 revisions.
-        assert_eq!(store.log("notes", 0, 10, 10).expect("reads").len(), 10, "from revision 1");
+        assert_eq!(
+            store.log("notes", 0, 10, tandem_store::Page::count(10)).expect("reads").len(),
+            10,
+            "from revision 1"
+        );
         let checkpoint = store.checkpoint("notes", 1_999).expect("reads");
         assert_eq!(checkpoint.map(|record| record.revision), Some(1_000));
     }

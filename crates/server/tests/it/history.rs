@@ -96,6 +96,36 @@ async fn the_document_its_text_at_any_revision_and_its_changes() {
 }
 
 #[tokio::test]
+async fn changes_too_large_for_one_answer_come_in_parts_that_say_where_they_stop() {
+    let server = TestServer::start().await;
+    let mut ada = server.connect("big").await;
+    // Ten inserts of 900,000 characters, each deleted again: 9 MB of history.
+    let big = "x".repeat(900_000);
+    for _ in 0..10 {
+        ada.act(|c| c.insert(0, &big).expect("fits")).await;
+        ada.sync().await;
+        ada.act(|c| c.delete(0, 900_000).expect("fits")).await;
+        ada.sync().await;
+    }
+    // (Long inserts are stored in pieces of 64 KiB, a revision each.)
+    let head = ada.thin.revision();
+    let (status, first) = get_json(&server, "/api/docs/big/changes?from=0").await;
+    assert_eq!(status, StatusCode::OK);
+    let to = first["to"].as_u64().expect("to is a revision");
+    let changes = first["changes"].as_array().expect("a list");
+    assert!(to < head, "one answer of more than 8 MiB");
+    assert!(first.to_string().len() < 9 << 20, "and it stopped near 8 MiB");
+    assert_eq!(changes.len() as u64, to, "changes 1 to {to}");
+    assert_eq!(changes.last().map(|change| &change["revision"]), Some(&json!(to)));
+    // Asking again from there gives the rest.
+    let (_, rest) = get_json(&server, &format!("/api/docs/big/changes?from={to}")).await;
+    assert_eq!(rest["to"], head);
+    assert_eq!(rest["changes"][0]["revision"], to + 1);
+    assert_eq!(rest["changes"].as_array().expect("a list").len() as u64, head - to);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn versions_are_saved_listed_and_restored_as_an_ordinary_change() {
     let server = TestServer::start().await;
     let mut ada = server.connect("notes").await;
