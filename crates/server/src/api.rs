@@ -4,7 +4,7 @@
 //! secret, reading takes a read or write token for the document, saving and restoring a write
 //! token (`Authorization: Bearer` or `?token=`).
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header};
@@ -70,6 +70,9 @@ impl From<VersionError> for Failure {
             VersionError::Exists { .. } => {
                 Failure::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
+            VersionError::TooMany => {
+                Failure::new(StatusCode::CONFLICT, "too_large", error.to_string())
+            }
             VersionError::Missing { .. } | VersionError::NotKept { .. } => {
                 Failure::not_found(error.to_string())
             }
@@ -133,7 +136,18 @@ impl App {
         self: &Arc<Self>,
         request: Request<Incoming>,
         rest: &str,
+        peer: IpAddr,
     ) -> Response<Body> {
+        if !self.gate.admit_api(peer) {
+            self.metrics.refused("api_rate");
+            let message = "too many requests from your address; slow down and try again";
+            let mut response =
+                Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return response;
+        }
         match self.try_api(request, rest).await {
             Ok(response) => response,
             Err(failure) => failure.response(),
@@ -309,9 +323,15 @@ impl App {
         struct Save {
             label: String,
         }
-        let body = Limited::new(request.into_body(), MAX_BODY)
-            .collect()
+        // The body has as long as a request head (`--handshake-timeout`): a client that
+        // trickles it cannot hold the connection.
+        let body = Limited::new(request.into_body(), MAX_BODY).collect();
+        let body = tokio::time::timeout(self.config.handshake_timeout, body)
             .await
+            .map_err(|_| {
+                let message = "the body did not arrive in time";
+                Failure::new(StatusCode::REQUEST_TIMEOUT, "timeout", message)
+            })?
             .map_err(|_| {
                 Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the body is too large")
             })?
@@ -330,7 +350,7 @@ impl App {
     /// turns the text into that version's.
     async fn restore(self: &Arc<Self>, doc: &str, label: &str) -> Result<Response<Body>, Failure> {
         if !is_label(label) {
-            return Err(Failure::not_found(format!("there is no version named {label}")));
+            return Err(Failure::bad("a label is 1-64 of A-Z a-z 0-9 . _ -, not only dots"));
         }
         self.room_allowed(doc)?;
         let revision = self.restore_version(doc, Asker::Http, label).await?;

@@ -100,7 +100,7 @@ impl App {
     ) -> Response<Body> {
         let path = request.uri().path().to_owned();
         if let Some(rest) = path.strip_prefix("/api/docs/") {
-            return self.api(request, rest).await;
+            return self.api(request, rest, ticket.address()).await;
         }
         // HEAD is GET without the body, which hyper leaves out by itself.
         if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {

@@ -62,7 +62,7 @@ pub enum Storage {
     Cluster(ClusterConfig),
 }
 
-pub use crate::cluster::ClusterConfig;
+pub use crate::{cluster::ClusterConfig, versions::MAX_VERSIONS};
 pub use tandem_store::nats::NatsConfig;
 
 /// Everything the server can be told on its command line. Each default is written once, in
@@ -91,6 +91,9 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// New connections one IP address may open per second; more are refused with 503.
     pub max_new_connections_per_ip: NonZeroU32,
+    /// History API requests (`/api/docs/...`) one IP address may make per second; more are
+    /// refused with 429.
+    pub max_api_requests_per_ip: NonZeroU32,
     /// Documents loaded at once; a connection to one more is refused with 503.
     pub max_documents: usize,
     /// Messages one connection may send per second, and in a burst; more are refused with
@@ -122,6 +125,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             max_new_connections_per_ip: NonZeroU32::new(50).expect("not zero"),
+            max_api_requests_per_ip: NonZeroU32::new(20).expect("not zero"),
             max_documents: 10_000,
             message_rate: NonZeroU32::new(100).expect("not zero"),
             message_burst: NonZeroU32::new(500).expect("not zero"),
@@ -141,6 +145,9 @@ struct App {
     gate: Arc<limits::Gate>,
     metrics: Arc<metrics::Metrics>,
     rooms: DashMap<String, Arc<Mutex<Slot>>>,
+    /// The (document, label) of each version being saved now, so that two saves of one label
+    /// cannot both pass the check that it is free.
+    saving: dashmap::DashSet<(String, String)>,
     /// In cluster mode: the node's view of the cluster.
     cluster: Option<Arc<cluster::Cluster>>,
     epoch: Instant,
@@ -198,6 +205,7 @@ impl Server {
             config.max_connections,
             config.max_connections_per_ip,
             config.max_new_connections_per_ip,
+            config.max_api_requests_per_ip,
         ));
         let app = Arc::new(App {
             config,
@@ -207,6 +215,7 @@ impl Server {
             gate,
             metrics,
             rooms: DashMap::new(),
+            saving: dashmap::DashSet::new(),
             cluster,
             epoch: Instant::now(),
             next_client: AtomicU64::new(1),

@@ -1,6 +1,6 @@
 //! What one address, or one connection, may take: connections open in total and per address,
-//! new connections per address per second, and messages per connection (token buckets from
-//! governor). Every limit refuses rather than queues, so what a client sends never grows
+//! new connections and history API requests per address per second, and messages per
+//! connection (token buckets from governor). Every limit refuses rather than queues, so what a client sends never grows
 //! memory.
 
 use std::{
@@ -58,6 +58,7 @@ pub(crate) struct Gate {
     total: AtomicUsize,
     per_address: DashMap<IpAddr, usize>,
     new_per_address: DefaultKeyedRateLimiter<IpAddr>,
+    api_per_address: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Gate {
@@ -65,6 +66,7 @@ impl Gate {
         max_total: usize,
         max_per_address: usize,
         new_per_second: NonZeroU32,
+        api_per_second: NonZeroU32,
     ) -> Gate {
         Gate {
             max_total,
@@ -72,6 +74,7 @@ impl Gate {
             total: AtomicUsize::new(0),
             per_address: DashMap::new(),
             new_per_address: RateLimiter::keyed(Quota::per_second(new_per_second)),
+            api_per_address: RateLimiter::keyed(Quota::per_second(api_per_second)),
         }
     }
 
@@ -96,11 +99,18 @@ impl Gate {
         Ok(Ticket { gate: Arc::clone(self), address })
     }
 
+    /// Whether `address` may make one more history API request now.
+    pub(crate) fn admit_api(&self, address: IpAddr) -> bool {
+        self.api_per_address.check_key(&address).is_ok()
+    }
+
     /// Forgets the rate state of addresses quiet for a while, so the map does not grow with
     /// every address ever seen.
     pub(crate) fn forget_quiet(&self) {
         self.new_per_address.retain_recent();
         self.new_per_address.shrink_to_fit();
+        self.api_per_address.retain_recent();
+        self.api_per_address.shrink_to_fit();
     }
 }
 
@@ -108,6 +118,12 @@ impl Gate {
 pub(crate) struct Ticket {
     gate: Arc<Gate>,
     address: IpAddr,
+}
+
+impl Ticket {
+    pub(crate) fn address(&self) -> IpAddr {
+        self.address
+    }
 }
 
 impl Drop for Ticket {

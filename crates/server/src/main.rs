@@ -85,6 +85,9 @@ struct Args {
     /// New connections one IP address may open per second; more are refused with HTTP 503.
     #[arg(long, env = "TANDEM_MAX_NEW_CONNECTIONS_PER_IP", default_value_t = defaults().max_new_connections_per_ip)]
     max_new_connections_per_ip: NonZeroU32,
+    /// History API requests one IP address may make per second; more are refused with 429.
+    #[arg(long, env = "TANDEM_MAX_API_REQUESTS_PER_IP", default_value_t = defaults().max_api_requests_per_ip)]
+    max_api_requests_per_ip: NonZeroU32,
     /// Documents loaded at once; a connection to one more is refused with HTTP 503.
     #[arg(long, env = "TANDEM_MAX_DOCUMENTS", default_value_t = defaults().max_documents)]
     max_documents: usize,
@@ -231,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         max_new_connections_per_ip: args.max_new_connections_per_ip,
+        max_api_requests_per_ip: args.max_api_requests_per_ip,
         max_documents: args.max_documents,
         message_rate: args.message_rate,
         message_burst: args.message_burst,
@@ -322,5 +326,6 @@ mod tests {
         assert_eq!(args.max_queued_bytes, defaults.transport.total_queue_bytes);
         assert_eq!(args.handshake_timeout.0, defaults.handshake_timeout);
         assert_eq!(args.message_burst, defaults.message_burst);
+        assert_eq!(args.max_api_requests_per_ip, defaults.max_api_requests_per_ip);
     }
 }

@@ -168,8 +168,8 @@ impl Metrics {
         }
     }
 
-    /// A connection or message refused: `auth`, `origin`, `rate`, `connections`,
-    /// `connections_per_ip`, `new_connections_per_ip`, `documents`.
+    /// A connection, message or request refused: `auth`, `origin`, `rate`, `api_rate`,
+    /// `connections`, `connections_per_ip`, `new_connections_per_ip`, `documents`.
     pub(crate) fn refused(&self, reason: &'static str) {
         self.refusals.get_or_create(&Reason { reason }).inc();
     }

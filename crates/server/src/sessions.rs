@@ -322,9 +322,10 @@ impl App {
         let code = match &error {
             VersionError::Exists { .. } => ErrorCode::Conflict,
             VersionError::Missing { .. } | VersionError::NotKept { .. } => ErrorCode::NotFound,
+            VersionError::TooMany => ErrorCode::TooLarge,
             other => {
                 tracing::error!(%client, %doc, error = %other, "a version request failed");
-                ErrorCode::OutOfRange
+                ErrorCode::Unavailable
             }
         };
         self.with_loaded(doc, |slot| {

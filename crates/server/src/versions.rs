@@ -9,6 +9,9 @@ use tandem_store::records::{VERSION, VersionRecord};
 
 use crate::{App, auth, history, rooms::LoadError};
 
+/// The most named versions one document keeps; saving one more is refused.
+pub const MAX_VERSIONS: usize = 1_000;
+
 /// Why a version could not be saved or restored.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum VersionError {
@@ -16,6 +19,8 @@ pub(crate) enum VersionError {
     Exists { label: String },
     #[error("there is no version named {label}")]
     Missing { label: String },
+    #[error("the document has {MAX_VERSIONS} versions, the most it keeps")]
+    TooMany,
     #[error("the text of revision {revision} is no longer kept")]
     NotKept { revision: u64 },
     #[error("the server stopped before the version was stored")]
@@ -57,11 +62,22 @@ impl App {
         label: &str,
         revision: Option<u64>,
     ) -> Result<VersionRecord, VersionError> {
-        let (store, id, name) = (Arc::clone(&self.store), doc.to_owned(), label.to_owned());
-        let existing =
-            tokio::task::spawn_blocking(move || history::version(&*store, &id, &name)).await??;
-        if existing.is_some() {
+        // The label is taken for the time of this save, then checked against the store: a
+        // second save of it finds it taken here, or, once this one is stored, in the store.
+        let Some(_saving) = Saving::take(self, doc, label) else {
             return Err(VersionError::Exists { label: label.to_owned() });
+        };
+        let (store, id, name) = (Arc::clone(&self.store), doc.to_owned(), label.to_owned());
+        let stored = tokio::task::spawn_blocking(move || -> Result<_, history::HistoryError> {
+            let versions = store.versions(&id)?;
+            Ok((versions.iter().any(|(label, _)| *label == name), versions.len()))
+        });
+        let (exists, count) = stored.await??;
+        if exists {
+            return Err(VersionError::Exists { label: label.to_owned() });
+        }
+        if count >= MAX_VERSIONS {
+            return Err(VersionError::TooMany);
         }
         let (record, item) = self
             .with_room(doc, |slot| {
@@ -146,5 +162,28 @@ impl App {
             return Err(VersionError::Stopped);
         }
         Ok(revision)
+    }
+}
+
+/// A label taken for the time of one save (see [`App::save_version`]); dropping it frees it.
+struct Saving<'a> {
+    app: &'a App,
+    key: (String, String),
+}
+
+impl<'a> Saving<'a> {
+    fn take(app: &'a App, doc: &str, label: &str) -> Option<Saving<'a>> {
+        let key = (doc.to_owned(), label.to_owned());
+        // Built only once taken: dropping a `Saving` frees its label.
+        if !app.saving.insert(key.clone()) {
+            return None;
+        }
+        Some(Saving { app, key })
+    }
+}
+
+impl Drop for Saving<'_> {
+    fn drop(&mut self) {
+        self.app.saving.remove(&self.key);
     }
 }

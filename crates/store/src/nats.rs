@@ -294,7 +294,8 @@ impl NatsStore {
         Ok(())
     }
 
-    /// Adds `version` (label, record) to `doc`'s versions, compare-and-set on the bucket.
+    /// Adds `version` (label, record) to `doc`'s versions, compare-and-set on the bucket; a
+    /// label already there keeps its first record.
     async fn add_version(&self, doc: &str, label: &str, record: &[u8]) -> Result<(), Error> {
         let key = format!("ver.{}", token(doc));
         loop {
@@ -313,6 +314,10 @@ impl NatsStore {
                 };
             let value: serde_json::Value = serde_json::from_slice(record)
                 .map_err(|source| Error::Decode { doc: doc.to_owned(), revision: 0, source })?;
+            if versions.contains_key(label) {
+                // Saved on another node meanwhile: the first save of a label stands.
+                return Ok(());
+            }
             versions.insert(label.to_owned(), value);
             let bytes = Bytes::from(serde_json::to_vec(&versions).expect("json values serialize"));
             let written = match revision {

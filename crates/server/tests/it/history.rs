@@ -204,6 +204,51 @@ async fn versions_are_saved_listed_and_restored_as_an_ordinary_change() {
 }
 
 #[tokio::test]
+async fn a_label_is_saved_once_however_many_ask_at_once_and_versions_are_capped() {
+    let server = TestServer::start_with(|config| {
+        let plenty = std::num::NonZeroU32::new(100_000).expect("not zero");
+        config.max_api_requests_per_ip = plenty;
+        config.max_new_connections_per_ip = plenty;
+    })
+    .await;
+    let mut ada = server.connect("notes").await;
+    ada.act(|c| c.insert(0, "draft").expect("fits")).await;
+    ada.sync().await;
+    let body = r#"{"label":"same"}"#;
+    let saves = (0..8).map(|_| post_json(&server, "/api/docs/notes/versions", &[], body));
+    let mut statuses: Vec<_> = futures_util::future::join_all(saves)
+        .await
+        .into_iter()
+        .map(|(status, _)| status.as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    // Up to 1,000 versions a document; the next is refused, over HTTP and the WebSocket.
+    for n in 1..tandem_server::MAX_VERSIONS {
+        let body = format!(r#"{{"label":"v{n}"}}"#);
+        let (status, saved) = post_json(&server, "/api/docs/notes/versions", &[], &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{saved}");
+    }
+    let (status, refused) =
+        post_json(&server, "/api/docs/notes/versions", &[], r#"{"label":"one-more"}"#).await;
+    assert_eq!((status, &refused["code"]), (StatusCode::CONFLICT, &json!("too_large")));
+    ada.send(&ClientMessage::SaveVersion { id: Some(1.into()), label: "ws".into() }).await;
+    let refused = loop {
+        let message = ada.recv().await;
+        if matches!(message, ServerMessage::Error { .. }) {
+            break message;
+        }
+    };
+    assert!(
+        matches!(refused, ServerMessage::Error { code: ErrorCode::TooLarge, .. }),
+        "{refused:?}"
+    );
+    let (_, listed) = get_json(&server, "/api/docs/notes/versions").await;
+    assert_eq!(listed["versions"].as_array().map(Vec::len), Some(tandem_server::MAX_VERSIONS));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn with_a_secret_reading_takes_a_read_token_and_changing_a_write_token() {
     let secret =
         Arc::new(Secret::new(b"a secret of more than sixteen bytes".to_vec()).expect("long"));

@@ -71,6 +71,26 @@ async fn a_client_that_is_slow_to_send_its_request_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_request_body_that_does_not_arrive_in_time_gets_408() {
+    let server = TestServer::start_with(|config| {
+        config.handshake_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut slow = tcp_from([127, 0, 0, 1], server.addr()).await;
+    // A head that promises 40 bytes of body, and 10 of them.
+    let head = "POST /api/docs/notes/versions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"label\":";
+    slow.write_all(head.as_bytes()).await.expect("writes");
+    let answered = String::from_utf8_lossy(&until_closed(&mut slow).await).into_owned();
+    assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
+    assert!(answered.contains(r#""code":"timeout""#), "{answered}");
+    // Nothing was saved.
+    let (_, _, versions) =
+        server.request(hyper::Method::GET, "/api/docs/notes/versions", &[]).await;
+    assert_eq!(versions, r#"{"versions":[]}"#);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn connections_over_the_caps_are_refused_with_503() {
     let server = TestServer::start_with(|config| {
         config.max_connections = 3;
@@ -116,6 +136,30 @@ async fn an_address_opening_connections_too_fast_is_refused_with_503() {
     assert!(statuses.contains(&503), "six connections at once from one address: {statuses:?}");
     // Another address has its own allowance.
     assert_eq!(status_of(tcp_from([127, 0, 0, 9], addr).await).await, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_address_asking_the_history_api_too_fast_gets_429() {
+    let server = TestServer::start_with(|config| config.max_api_requests_per_ip = nonzero(3)).await;
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..10 {
+        let (status, headers, body) =
+            server.request(hyper::Method::GET, "/api/docs/notes", &[]).await;
+        if status == hyper::StatusCode::TOO_MANY_REQUESTS && refused.is_none() {
+            refused = Some((headers, body));
+        }
+        statuses.push(status.as_u16());
+    }
+    // Answered (404: no such document) up to the allowance, then refused.
+    assert_eq!(&statuses[..3], [404, 404, 404], "{statuses:?}");
+    let (headers, body) = refused.unwrap_or_else(|| panic!("never refused: {statuses:?}"));
+    assert_eq!(headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["code"], "rate_limited");
+    // The rest of the server is not limited by it.
+    assert_eq!(server.get("/healthz").await.0, hyper::StatusCode::OK);
     server.shutdown().await;
 }
 
