@@ -169,7 +169,7 @@ impl Metrics {
     }
 
     /// A connection, message or request refused: `auth`, `origin`, `rate`, `api_rate`,
-    /// `connections`, `connections_per_ip`, `new_connections_per_ip`, `documents`.
+    /// `old_edits`, `connections`, `connections_per_ip`, `new_connections_per_ip`, `documents`.
     pub(crate) fn refused(&self, reason: &'static str) {
         self.refusals.get_or_create(&Reason { reason }).inc();
     }

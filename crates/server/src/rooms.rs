@@ -37,6 +37,8 @@ pub(crate) struct Slot {
     /// here, and the lock that lets one change of this node's at a time be appended.
     pub(crate) position: u64,
     pub(crate) appending: Arc<tokio::sync::Mutex<()>>,
+    /// The allowance of edits made at revisions older than the history in memory.
+    pub(crate) old_edits: crate::limits::OldEdits,
 }
 
 /// Why a document could not be loaded.
@@ -141,6 +143,7 @@ impl App {
             unloaded: false,
             position: stored.position,
             appending: Arc::default(),
+            old_edits: crate::limits::OldEdits::new(),
         })
     }
 

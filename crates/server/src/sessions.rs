@@ -23,6 +23,10 @@ use crate::{
     versions::{Asker, VersionError},
 };
 
+/// The refusal of an edit from far back over the document's allowance (`limits::OldEdits`).
+const OLD_EDITS_REFUSED: &str =
+    "too many edits from far back in this document's history at once; send it again later";
+
 /// An open WebSocket session: its connection, the client it carries into which document, and
 /// its share in the shutdown wait.
 pub(crate) struct Session {
@@ -240,6 +244,13 @@ impl App {
                 Planned::Reply(reply) => reply,
             };
             if let Some(revision) = reply.needs_past {
+                if !slot.old_edits.admit() {
+                    self.metrics.refused("old_edits");
+                    let Frame::Text(text) = &frame else { return None };
+                    let refused = refusal(text, ErrorCode::RateLimited, OLD_EDITS_REFUSED);
+                    self.dispatch_frame(slot, client, Reply::to_sender(refused), permit.take());
+                    return None;
+                }
                 return Some(if cluster { More::Append } else { More::Past(revision) });
             }
             self.metrics.received(kind);

@@ -191,3 +191,39 @@ async fn an_edit_made_at_a_revision_long_gone_from_memory_is_placed_and_acked() 
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn edits_from_far_back_beyond_the_documents_allowance_are_rate_limited() {
+    let server = TestServer::start_with(|config| config.limits.max_history = 10).await;
+    let mut ada = server.connect("notes").await;
+    for _ in 0..30 {
+        ada.act(|c| c.insert(c.len(), "a").expect("fits")).await;
+        ada.sync().await;
+    }
+    // A hundred edits from revision 1 at once: each costs a pass over the structure, so the
+    // document places a burst of them and refuses the rest, changing nothing for those.
+    let mut bob = server.connect("notes").await;
+    for n in 0..100 {
+        let frame = format!(r#"{{"type":"insert","id":{n},"revision":1,"index":1,"text":"b"}}"#);
+        bob.send_text(&frame).await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    for _ in 0..100 {
+        match answer(&mut bob).await {
+            ServerMessage::Ack { .. } => acked += 1,
+            ServerMessage::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+            other => panic!("expected an ack or rate_limited, got {other:?}"),
+        }
+    }
+    assert!(acked >= 40, "the burst is placed: {acked}");
+    assert!(limited > 0, "a hundred at once are not all placed");
+    let (text, _) = server.document("notes").await;
+    assert_eq!(text.matches('b').count(), acked, "each acked edit once, the refused ones not");
+    // Edits at recent revisions are not limited by it.
+    let (_, head) = server.document("notes").await;
+    ada.catch_up(head).await;
+    ada.act(|c| c.insert(0, "c").expect("fits")).await;
+    ada.sync().await;
+    assert_eq!(server.document("notes").await.0, format!("c{text}"));
+    server.shutdown().await;
+}
