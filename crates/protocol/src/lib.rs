@@ -24,7 +24,7 @@ pub use crate::{
     client::{MAX_INSERT_CHARS, ThinClient},
     counters::Counters,
     error::Error,
-    log::{Change, LastRequest, Logged, RoomSnapshot, catch_up},
+    log::{Change, LastRequest, Logged, RoomSnapshot, TakenSnapshot, catch_up},
     message::{ClientMessage, CursorView, ErrorCode, RequestId, ServerMessage, UserView},
     room::{
         Broadcast, Footprint, Limits, Past, Plan, Planned, RESTORER, Reply, Resumed, Room, Seat,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Counters, RequestId, ServerMessage,
     ot::{Edit, Shape},
+    text::Text,
 };
 
 /// One applied change, as the server applied it (positions against the revision before it).
@@ -161,6 +162,50 @@ pub struct RoomSnapshot {
     pub structure: Option<Vec<u8>>,
     /// The first revision the text's history reaches back to.
     pub history_from: u64,
+}
+
+/// A room's state at one revision, taken but not yet encoded ([`crate::Room::take_snapshot`]):
+/// taking it copies the text's structure, which is quick; encoding it compresses that
+/// structure, which for a long history is not, and is left to whoever stores it, away from
+/// the room's lock.
+#[derive(Clone, Debug)]
+pub struct TakenSnapshot {
+    revision: u64,
+    title: String,
+    counters: Counters,
+    requests: BTreeMap<String, LastRequest>,
+    history_from: u64,
+    text: Text,
+}
+
+impl TakenSnapshot {
+    pub(crate) fn new(
+        revision: u64,
+        title: String,
+        counters: Counters,
+        requests: BTreeMap<String, LastRequest>,
+        history_from: u64,
+        text: Text,
+    ) -> TakenSnapshot {
+        TakenSnapshot { revision, title, counters, requests, history_from, text }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The snapshot, encoded.
+    pub fn encode(&self) -> RoomSnapshot {
+        RoomSnapshot {
+            revision: self.revision,
+            text: self.text.to_string(),
+            title: self.title.clone(),
+            counters: self.counters.clone(),
+            requests: self.requests.clone(),
+            structure: Some(self.text.encode()),
+            history_from: self.history_from,
+        }
+    }
 }
 
 /// The catch-up messages for `client` of the changes `entries` (in revision order): the others'

@@ -87,6 +87,7 @@ pub(crate) fn run() -> Result<()> {
     );
     let footprint = built.room.footprint();
     println!("the room's text holds {} runs and deletions", footprint.text_runs);
+    snapshot_cost(&built.room);
     println!();
     println!("| edit made at | how | median per edit |");
     println!("|---|---|---:|");
@@ -146,6 +147,28 @@ pub(crate) fn run() -> Result<()> {
         baseline.as_secs_f64() / medians[2].as_secs_f64()
     );
     load()
+}
+
+/// What taking a snapshot holds the room's lock for: copying the state (what the room does
+/// now, encoding it later on the store's thread) against encoding it there and then.
+#[allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+fn snapshot_cost(room: &Room) {
+    let time = |take: &dyn Fn()| {
+        let mut samples = Vec::new();
+        for _ in 0..11 {
+            let timed = Instant::now();
+            take();
+            samples.push(timed.elapsed());
+        }
+        median(samples)
+    };
+    let taken = time(&|| drop(std::hint::black_box(room.take_snapshot())));
+    let encoded = time(&|| drop(std::hint::black_box(room.snapshot())));
+    println!(
+        "a snapshot holds the room's lock for {:.1} µs (copied; {:.1} µs when it was encoded there)",
+        micros(taken),
+        micros(encoded)
+    );
 }
 
 /// Characters in the text typed backwards.

@@ -23,7 +23,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use tandem_protocol::{Logged, RoomSnapshot, ServerMessage};
+use tandem_protocol::{Logged, ServerMessage, TakenSnapshot};
 use tandem_store::{
     Batch, Record, Store,
     records::{Encoded, VersionRecord},
@@ -47,7 +47,7 @@ pub(crate) struct Item {
     pub(crate) at: u64,
     /// A snapshot to store (with where in the log it is, for a log with positions), which
     /// also leaves a checkpoint of its text.
-    pub(crate) snapshot: Option<(RoomSnapshot, u64)>,
+    pub(crate) snapshot: Option<(TakenSnapshot, u64)>,
     /// Named versions to store.
     pub(crate) versions: Vec<VersionRecord>,
     /// Messages and the connections that get them, fixed when the item was queued.
@@ -185,7 +185,9 @@ fn to_batch(items: &[Item]) -> Batch {
             let bytes = records::change_record(entry, item.at).encode();
             batch.appends.push((item.doc.clone(), Record { revision: entry.revision, bytes }));
         }
-        if let Some((snapshot, position)) = &item.snapshot {
+        if let Some((taken, position)) = &item.snapshot {
+            // Encoded here, on the writer's thread, not under the room's lock.
+            let snapshot = &taken.encode();
             let revision = snapshot.revision;
             let mut record = records::snapshot_record(snapshot);
             record.position = (*position > 0).then_some(*position);

@@ -225,7 +225,7 @@ impl App {
         let revision = slot.room.revision();
         let snapshot = (revision >= slot.snapshot_at + SNAPSHOT_EVERY).then(|| {
             slot.snapshot_at = revision;
-            (slot.room.snapshot(), slot.position)
+            (slot.room.take_snapshot(), slot.position)
         });
         // In a cluster the changes are in the stream already: the outbox only sends.
         let logged = if self.cluster.is_some() { Vec::new() } else { logged };

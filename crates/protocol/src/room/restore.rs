@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{Limits, Room};
-use crate::{Change, Error, Logged, RoomSnapshot, text::Text};
+use crate::{Change, Error, Logged, RoomSnapshot, TakenSnapshot, text::Text};
 
 impl Room {
     /// Rebuilds a room from its last snapshot and the changes logged after it, which must
@@ -68,15 +68,19 @@ impl Room {
 
     /// The room's state now, to store as a snapshot.
     pub fn snapshot(&self) -> RoomSnapshot {
-        RoomSnapshot {
-            revision: self.revision,
-            text: self.text.to_string(),
-            title: self.title.clone(),
-            counters: self.counters.clone(),
-            requests: self.requests.clone(),
-            structure: Some(self.text.encode()),
-            history_from: self.history_from,
-        }
+        self.take_snapshot().encode()
+    }
+
+    /// The room's state now, copied to be encoded later, outside the room's lock.
+    pub fn take_snapshot(&self) -> TakenSnapshot {
+        TakenSnapshot::new(
+            self.revision,
+            self.title.clone(),
+            self.counters.clone(),
+            self.requests.clone(),
+            self.history_from,
+            self.text.clone(),
+        )
     }
 
     /// Applies a logged change again, as it was applied the first time.
