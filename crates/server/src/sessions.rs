@@ -404,7 +404,7 @@ impl App {
                 return Ok(());
             }
         }
-        handle.release();
+        handle.release().await;
         Ok(())
     }
 

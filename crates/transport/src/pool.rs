@@ -353,18 +353,42 @@ impl Handle {
         }
     }
 
-    /// Queues the held messages, in order, and stops holding. False if that filled the queue
-    /// (the connection is then closed as a slow consumer).
-    pub fn release(&self) -> bool {
+    /// Queues the held messages, in order, at the client's pace (as [`Handle::send_through`]:
+    /// while the queue holds half its bound or more, they wait), and stops holding once none
+    /// is left; messages sent meanwhile are held behind them. False if the connection is gone
+    /// (or goes while waiting).
+    pub async fn release(&self) -> bool {
         let shared = &self.0;
-        let mut held = shared.held();
-        let Some((messages, bytes)) = held.take() else { return true };
-        take_off(&shared.total_bytes, bytes);
-        // Under the lock, so that nothing sent meanwhile can overtake them.
-        let mut all = true;
-        for message in messages {
-            all &= shared.enqueue(message);
+        let half = shared.max_queued_bytes / 2;
+        loop {
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if shared.closing() {
+                return false;
+            }
+            {
+                // Under the lock, so that nothing sent meanwhile can overtake them.
+                let mut held = shared.held();
+                let Some((messages, bytes)) = held.as_mut() else { return true };
+                loop {
+                    let queued = shared.queued_bytes.load(Ordering::SeqCst);
+                    if !(queued == 0 || queued < half) || shared.outgoing.capacity() == 0 {
+                        break;
+                    }
+                    let Some(message) = messages.pop_front() else {
+                        *held = None;
+                        return true;
+                    };
+                    let len = message.len();
+                    *bytes = bytes.saturating_sub(len);
+                    take_off(&shared.total_bytes, len);
+                    if !shared.enqueue(message) {
+                        return false;
+                    }
+                }
+            }
+            drained.await;
         }
-        all
     }
 }

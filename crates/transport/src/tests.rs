@@ -347,7 +347,7 @@ async fn held_messages_wait_behind_those_sent_through_and_keep_their_order() {
     }
     catch_up.await.expect("ran");
     assert!(pool.queued_bytes() > 0, "the held messages count towards the bound");
-    assert!(handle.release());
+    assert!(handle.release().await);
     assert!(handle.send(Message::text("live 3")));
     for expected in ["live 1", "live 2", "live 3"] {
         assert_eq!(next_text(&mut ada).await, expected);
@@ -366,4 +366,27 @@ async fn held_messages_past_the_queue_bound_close_the_connection() {
     }
     assert_eq!(ended(task).await, Closed::SlowConsumer);
     assert_eq!(pool.queued_bytes(), 0, "what was held is freed");
+}
+
+#[tokio::test]
+async fn more_held_messages_than_the_queue_takes_at_once_are_released_at_the_clients_pace() {
+    // Room for 8 messages at a time, and 300 held while a catch-up went on.
+    let pool = Pool::new(Config { queue_capacity: 8, queue_bytes: 1 << 20, ..config() });
+    let (handle, mut ada, _, task) = connect(&pool, 1 << 10).await;
+    handle.hold();
+    for n in 0..300 {
+        assert!(handle.send(Message::text(format!("live {n}"))));
+    }
+    let releaser = handle.clone();
+    let released = tokio::spawn(async move { releaser.release().await });
+    // Sent while the release goes on: behind every held one.
+    assert!(handle.send(Message::text("after")));
+    for n in 0..300 {
+        assert_eq!(next_text(&mut ada).await, format!("live {n}"));
+    }
+    assert_eq!(next_text(&mut ada).await, "after");
+    assert!(tokio::time::timeout(PATIENCE, released).await.expect("in time").expect("ran"));
+    assert!(!task.is_finished(), "the connection is still open");
+    assert!(handle.send(Message::text("live again")));
+    assert_eq!(next_text(&mut ada).await, "live again");
 }
