@@ -25,7 +25,7 @@ tasks:
   tidy                  layering of crates, file headers and manifest conventions
   fuzz [CASES]          the room's frame handler against hostile frames: CASES sequences of
                         up to 7 frames (default 1000000; cargo test runs 2000), release build
-  bench                 both benchmarks below, trace replay first (release builds)
+  bench                 every benchmark below, trace replay first (release builds)
   bench traces [ARGS]   replay real editing traces through Tandem's RGA and peer CRDT and rope
                         crates (the trace-bench/ package); ARGS go to it, e.g. --runs 3,
                         --trace automerge-paper, --system tandem,diamond-types, --help
@@ -33,7 +33,9 @@ tasks:
                         memory of one document under endless insert-and-delete
   bench memory          that memory figure alone
   bench history         what an edit made at head - 10, 1,000 and 100,000 revisions costs,
-                        on a document built from a real trace";
+                        on a document built from a real trace
+  bench cluster         durable throughput and latency in cluster mode (one and three nodes on
+                        a nats-server it starts, one hot document), against one node on redb";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -227,12 +229,14 @@ fn bench(args: &[String]) -> Result<()> {
         None => {
             trace_bench(&root, &[])?;
             server_bench(&root, &[])?;
-            server_bench(&root, &["history"])
+            server_bench(&root, &["history"])?;
+            cluster_bench(&root)
         }
         Some((which, rest)) if which == "traces" => trace_bench(&root, rest),
         Some((which, [])) if which == "server" => server_bench(&root, &[]),
         Some((which, [])) if which == "memory" => server_bench(&root, &["memory"]),
         Some((which, [])) if which == "history" => server_bench(&root, &["history"]),
+        Some((which, [])) if which == "cluster" => cluster_bench(&root),
         Some(_) => bail!("unknown bench arguments {args:?}\n\n{USAGE}"),
     }
 }
@@ -252,6 +256,14 @@ fn server_bench(root: &Path, args: &[&str]) -> Result<()> {
     let mut cargo_args = vec!["run", "--release", "--locked", "-p", "tandem-server-bench", "--"];
     cargo_args.extend_from_slice(args);
     cargo(root, &cargo_args, &[])
+}
+
+/// The cluster benchmark, with the `nats-server` the cluster tests use.
+fn cluster_bench(root: &Path) -> Result<()> {
+    let nats = nats_server()?;
+    let nats = nats.to_string_lossy();
+    let args = ["run", "--release", "--locked", "-p", "tandem-server-bench", "--", "cluster"];
+    cargo(root, &args, &[("NATS_SERVER", &nats)])
 }
 
 /// Runs cargo with `args` in `root`, failing if it fails.

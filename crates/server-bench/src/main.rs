@@ -11,6 +11,7 @@
 
 #![allow(clippy::print_stdout, reason = "the report is the output")]
 
+mod cluster;
 mod history;
 mod memory;
 
@@ -28,9 +29,9 @@ use tokio_tungstenite::tungstenite::Message;
 static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
 /// Runs of each scenario; the median is reported.
-const RUNS: usize = 3;
+pub(crate) const RUNS: usize = 3;
 
-struct Scenario {
+pub(crate) struct Scenario {
     name: &'static str,
     writers: usize,
     documents: usize,
@@ -47,7 +48,7 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-struct Measured {
+pub(crate) struct Measured {
     per_second: f64,
     p50: Duration,
     p99: Duration,
@@ -58,6 +59,7 @@ async fn main() -> Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("memory") => return memory::churn().await,
         Some("history") => return history::run(),
+        Some("cluster") => return cluster::run_all().await,
         _ => {}
     }
     let data = std::env::temp_dir().join(format!("tandem-bench-{}", std::process::id()));
@@ -114,10 +116,22 @@ async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
         ..Config::default()
     };
     let server = Server::start(config).await?;
-    let addr = server.local_addr();
+    let measured = measure_on(scenario, &[server.local_addr()], "bench").await;
+    server.shutdown().await;
+    measured
+}
+
+/// Runs `scenario` against the servers at `addrs` (writer `n` on the `n`th, round robin), on
+/// documents named `{prefix}-{n}`.
+pub(crate) async fn measure_on(
+    scenario: &Scenario,
+    addrs: &[std::net::SocketAddr],
+    prefix: &str,
+) -> Result<Measured> {
     let mut clients = Vec::with_capacity(scenario.writers);
     for writer in 0..scenario.writers {
-        let url = format!("ws://{addr}/ws/bench-{}", writer % scenario.documents);
+        let addr = addrs[writer % addrs.len()];
+        let url = format!("ws://{addr}/ws/{prefix}-{}", writer % scenario.documents);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.context("connecting")?;
         let welcome = next(&mut socket).await?;
         clients.push((socket, ThinClient::new(welcome)?));
@@ -132,7 +146,6 @@ async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
         latencies.extend(writer.await??);
     }
     let elapsed = started.elapsed();
-    server.shutdown().await;
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Ok(Measured {
