@@ -174,7 +174,9 @@ impl Text {
                 Ok(vec![Edit::Insert { index: at, text: text.clone() }])
             }
             Edit::Delete { index, len } => {
-                let end = index.checked_add(*len).ok_or(Outside { len: 0 })?;
+                let end = index
+                    .checked_add(*len)
+                    .ok_or_else(|| Outside { len: count(&segments, then) })?;
                 // The characters it covered, found in one pass, as ranges of the text now.
                 let mut ranges: Vec<(usize, usize)> = Vec::new();
                 let mut seen = 0;
