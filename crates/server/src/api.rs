@@ -76,7 +76,7 @@ impl From<VersionError> for Failure {
             VersionError::Missing { .. } | VersionError::NotKept { .. } => {
                 Failure::not_found(error.to_string())
             }
-            VersionError::Load(_) | VersionError::Stopped => {
+            VersionError::Load(_) | VersionError::Stopped | VersionError::NotStored => {
                 tracing::error!(%error, "a version request failed");
                 let message = "the document is not available";
                 Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)

@@ -61,8 +61,8 @@ pub(crate) struct Cluster {
     nodes: Mutex<HashMap<String, Instant>>,
 }
 
-/// The users of other nodes in one document: client id -> (node, presence).
-type RemoteUsers = BTreeMap<String, (String, UserView)>;
+/// The users of other nodes in one document: client id -> (node, presence, when heard).
+type RemoteUsers = BTreeMap<String, (String, UserView, Instant)>;
 
 /// What travels on the presence subjects.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,8 +72,16 @@ enum Signal {
     Presence { node: String, doc: String, message: ServerMessage },
     /// `node` has loaded `doc` and asks the others for their users there.
     Hello { node: String, doc: String },
-    /// `node` is alive.
-    Alive { node: String },
+    /// `client` has just connected to `doc` on `node`: a connection it still has elsewhere is
+    /// one it left behind (a broken link not yet noticed), closed there.
+    Joined { node: String, doc: String, client: String, user: Option<UserView> },
+    /// `node` is alive, with its clients in each document it has clients in: what the others
+    /// check their view of its users against, in case a presence message was lost.
+    Alive {
+        node: String,
+        #[serde(default)]
+        roster: BTreeMap<String, Vec<String>>,
+    },
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,8 +103,36 @@ impl Cluster {
     pub(crate) fn remote_users(&self, doc: &str) -> Vec<UserView> {
         lock(&self.remote)
             .get(doc)
-            .map(|users| users.values().map(|(_, user)| user.clone()).collect())
+            .map(|users| users.values().map(|(_, user, _)| user.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Tells the other nodes that `client` has just connected to `doc` here.
+    pub(crate) fn joined(self: &Arc<Self>, doc: &str, client: &str, user: Option<UserView>) {
+        let signal = Signal::Joined {
+            node: self.node.clone(),
+            doc: doc.to_owned(),
+            client: client.to_owned(),
+            user,
+        };
+        let cluster = Arc::clone(self);
+        tokio::spawn(async move { cluster.signal(&signal).await });
+    }
+
+    /// Forgets what other nodes said of `client` in `doc`: it is connected here now.
+    pub(crate) fn forget_remote(&self, doc: &str, client: &str) {
+        let mut remote = lock(&self.remote);
+        if let Some(users) = remote.get_mut(doc) {
+            users.remove(client);
+            if users.is_empty() {
+                remote.remove(doc);
+            }
+        }
+    }
+
+    /// The presence of `client` in `doc` on another node, if it is there.
+    pub(crate) fn remote_user(&self, doc: &str, client: &str) -> Option<UserView> {
+        lock(&self.remote).get(doc)?.get(client).map(|(_, user, _)| user.clone())
     }
 
     /// The other nodes heard from, sorted.
@@ -109,7 +145,9 @@ impl Cluster {
     async fn signal(&self, signal: &Signal) {
         let subject = match signal {
             Signal::Alive { .. } => "tandem.nodes".to_owned(),
-            Signal::Presence { doc, .. } | Signal::Hello { doc, .. } => {
+            Signal::Presence { doc, .. }
+            | Signal::Hello { doc, .. }
+            | Signal::Joined { doc, .. } => {
                 format!("tandem.presence.{}", doc.replace('.', "="))
             }
         };
@@ -149,7 +187,8 @@ impl App {
     /// Plans `plan` against the room of `doc`, appends it to the document's log, and commits
     /// it, planning again while other nodes' changes come first; the reply goes out through
     /// the outbox as any other. `plan` is asked with what the store said of an old revision
-    /// when the room asked for that.
+    /// when the room asked for that. False if the change was not stored: the client was
+    /// refused (or the document is gone).
     pub(crate) async fn append_change(
         self: &Arc<Self>,
         doc: &str,
@@ -157,18 +196,18 @@ impl App {
         request: Option<RequestId>,
         mut permit: Option<Permit>,
         mut plan: impl FnMut(&mut Slot, Option<Past>) -> Planned,
-    ) {
+    ) -> bool {
         let Some(appending) = self.with_loaded(doc, |slot| Arc::clone(&slot.appending)) else {
-            return;
+            return false;
         };
         // One change of this node's at a time per document, and no following meanwhile.
         let _turn = appending.lock().await;
         let cluster = self.cluster();
-        let message_id = match &request {
-            Some(RequestId::Number(n)) => format!("{doc}:{client}:{n}"),
-            Some(RequestId::String(s)) => format!("{doc}:{client}:s{s}"),
-            None => format!("{doc}:{client}:~{:016x}", rand_id()),
-        };
+        // Fresh for this change (not the client's request id, which a client may use twice,
+        // and another connection with the same client id too): it makes a publish tried again
+        // after a lost answer a repeat JetStream recognises, and lets this node find its own
+        // message in the log when it does not know whether it was stored.
+        let message_id = format!("{doc}:{client}:{:016x}{:016x}", rand_id(), rand_id());
         let mut past = None;
         let (mut attempts, mut failures) = (0, 0);
         while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES {
@@ -183,7 +222,8 @@ impl App {
                 Planned::Plan(plan) => Next::Append(plan, slot.position),
             });
             let (plan, position) = match next {
-                None | Some(Next::Done) => return,
+                None => return false,
+                Some(Next::Done) => return true,
                 Some(Next::Past(revision)) => {
                     let (store, id) = (Arc::clone(&self.store), doc.to_owned());
                     let read = move || history::next_seq(&*store, &id, revision);
@@ -191,7 +231,7 @@ impl App {
                         Ok(Ok(Some(next_seq))) => past = Some(Past { revision, next_seq }),
                         _ => {
                             let message = "that revision is not in this document's history";
-                            return self.refuse(
+                            self.refuse(
                                 doc,
                                 client,
                                 request,
@@ -199,6 +239,7 @@ impl App {
                                 ErrorCode::StaleRevision,
                                 message,
                             );
+                            return false;
                         }
                     }
                     continue;
@@ -215,19 +256,18 @@ impl App {
                 Err(AppendError::Conflict) => {
                     self.metrics.append_conflict();
                     attempts += 1;
-                    // Perhaps ours after all: a repeat of an append that timed out but was stored.
-                    match cluster.store.next(doc, position).await {
-                        Ok(Some(entry))
-                            if entry.message_id.as_deref() == Some(message_id.as_str()) =>
-                        {
-                            Some(entry.seq)
-                        }
-                        _ => None,
-                    }
+                    None
+                }
+                // An earlier try of this change was stored after all: reading the log below
+                // finds it, and answers the client from it, never from this plan.
+                Err(AppendError::Repeated) => {
+                    attempts += 1;
+                    None
                 }
                 Err(AppendError::Store(error)) => {
                     let error = tandem_store::Error::source_chain(&error);
                     tracing::warn!(%client, %doc, %error, "appending a change failed; trying again");
+                    self.metrics.append_failure();
                     failures += 1;
                     tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
                     None
@@ -245,22 +285,29 @@ impl App {
                             tracing::error!(%doc, %error, "a stored change does not commit")
                         }
                     });
-                    return;
+                    return true;
                 }
                 None => {
-                    // Others came first (or the store hiccuped): take in what is there, and
-                    // plan again.
-                    if let Err(error) = self.catch_up_log(doc).await {
-                        let error = tandem_store::Error::source_chain(&error);
-                        tracing::warn!(%client, %doc, %error, "reading the document's log failed");
-                        failures += 1;
-                        tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
+                    // Others came first (or the store hiccuped, or an earlier try was stored):
+                    // take in what is there; if this change is among it, its author has had
+                    // its ack from there; else plan again.
+                    match self.catch_up_log(doc, Some(&message_id)).await {
+                        Ok(true) => return true,
+                        Ok(false) => {}
+                        Err(error) => {
+                            let error = tandem_store::Error::source_chain(&error);
+                            tracing::warn!(%client, %doc, %error, "reading the document's log failed");
+                            self.metrics.append_failure();
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
+                        }
                     }
                 }
             }
         }
         let message = "the change could not be stored now; nothing changed; send it again";
         self.refuse(doc, client, request, permit, ErrorCode::Unavailable, message);
+        false
     }
 
     /// Answers `client` with an `error` for its request `id`.
@@ -280,13 +327,20 @@ impl App {
 
     /// Applies what the document's log has after this node's position (the caller holds the
     /// document's appending lock).
-    async fn catch_up_log(self: &Arc<Self>, doc: &str) -> Result<(), tandem_store::Error> {
-        let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(()) };
+    /// Whether one of them was the message `ours` names.
+    async fn catch_up_log(
+        self: &Arc<Self>,
+        doc: &str,
+        ours: Option<&str>,
+    ) -> Result<bool, tandem_store::Error> {
+        let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(false) };
         let entries = self.cluster().store.tail(doc, position).await?;
+        let mut found = false;
         for entry in entries {
+            found |= ours.is_some() && entry.message_id.as_deref() == ours;
             self.apply_entry(doc, entry.seq, &entry.records);
         }
-        Ok(())
+        Ok(found)
     }
 
     /// Applies one message of `doc`'s log at stream sequence `seq`, if it is new here.
@@ -301,11 +355,12 @@ impl App {
                 .cloned()
                 .map(records::logged)
                 .collect();
+            let author = entries.first().map_or(String::new(), |entry| entry.author.clone());
             match slot.room.apply_remote(&entries) {
                 Ok(reply) => {
                     slot.position = seq;
-                    // No author here: every client of this node hears of it.
-                    self.dispatch(slot, ":remote", reply);
+                    // Its author, if connected here, has it as acks; everyone else as changes.
+                    self.dispatch(slot, &author, reply);
                 }
                 Err(error) => {
                     tracing::error!(%doc, %error, "a change from the cluster does not apply here")
@@ -363,7 +418,7 @@ impl App {
                 entry.seq > slot.position && first > slot.room.revision() + 1
             });
             if gap == Some(true) {
-                if let Err(error) = self.catch_up_log(&entry.doc).await {
+                if let Err(error) = self.catch_up_log(&entry.doc, None).await {
                     tracing::warn!(doc = %entry.doc, %error, "reading the document's log failed");
                 }
             } else {
@@ -378,7 +433,7 @@ impl App {
             return;
         };
         let _turn = appending.lock().await;
-        if let Err(error) = self.catch_up_log(doc).await {
+        if let Err(error) = self.catch_up_log(doc, None).await {
             tracing::warn!(%doc, %error, "reading the document's log failed");
         }
     }
@@ -441,7 +496,10 @@ impl App {
         tokio::pin!(stopped);
         loop {
             tokio::select! {
-                _ = heartbeat.tick() => cluster.signal(&Signal::Alive { node: cluster.node.clone() }).await,
+                _ = heartbeat.tick() => {
+                    let alive = Signal::Alive { node: cluster.node.clone(), roster: self.roster() };
+                    cluster.signal(&alive).await;
+                }
                 _ = sweep.tick() => self.forget_silent_nodes(),
                 Some(message) = presence.next() => self.take_signal(&message.payload).await,
                 Some(message) = nodes.next() => self.take_signal(&message.payload).await,
@@ -454,9 +512,10 @@ impl App {
         let cluster = self.cluster();
         let Ok(signal) = serde_json::from_slice::<Signal>(payload) else { return };
         match signal {
-            Signal::Alive { node } => {
+            Signal::Alive { node, roster } => {
                 if node != cluster.node {
-                    lock(&cluster.nodes).insert(node, Instant::now());
+                    lock(&cluster.nodes).insert(node.clone(), Instant::now());
+                    self.reconcile(&node, &roster);
                 }
             }
             Signal::Hello { node, doc } => {
@@ -486,9 +545,15 @@ impl App {
                     let users = remote.entry(doc.clone()).or_default();
                     match &message {
                         ServerMessage::Presence(user) => {
-                            users.insert(user.client_id.clone(), (node, user.clone()));
+                            let heard = (node, user.clone(), Instant::now());
+                            users.insert(user.client_id.clone(), heard);
                         }
                         ServerMessage::Leave { client_id } => {
+                            // Only the node that has it may take it away: a client that moved
+                            // on to another node is there now.
+                            if users.get(client_id).is_none_or(|(owner, ..)| *owner != node) {
+                                return;
+                            }
                             users.remove(client_id);
                         }
                         _ => return,
@@ -498,8 +563,114 @@ impl App {
                     }
                 }
                 self.with_loaded(&doc, |slot| {
-                    self.dispatch(slot, ":remote", Reply::to_others([message]))
+                    // A client still connected here (a connection it left behind, about to
+                    // close) is shown as it is here until then.
+                    let client = match &message {
+                        ServerMessage::Presence(user) => &user.client_id,
+                        ServerMessage::Leave { client_id } => client_id,
+                        _ => return,
+                    };
+                    if slot.room.connection(client).is_none() {
+                        self.dispatch(slot, ":remote", Reply::to_others([message]));
+                    }
                 });
+            }
+            Signal::Joined { node, doc, client, user } => {
+                if node == cluster.node {
+                    return;
+                }
+                // Where it is now, before the connection left behind here closes (whose
+                // leave is then no leave: the client is there).
+                if let Some(user) = user {
+                    let heard = (node.clone(), user, Instant::now());
+                    lock(&cluster.remote)
+                        .entry(doc.clone())
+                        .or_default()
+                        .insert(client.clone(), heard);
+                }
+                let left_behind = self
+                    .with_loaded(&doc, |slot| slot.room.connection(&client))
+                    .flatten()
+                    .and_then(|connection| {
+                        self.pool.handle(tandem_transport::ConnectionId(connection))
+                    });
+                if let Some(handle) = left_behind {
+                    tracing::info!(%client, %doc, %node, "closing a connection its client left for another node");
+                    handle.close_for_policy("the client connected again on another node");
+                }
+            }
+        }
+    }
+
+    /// This node's clients, per loaded document that has any.
+    fn roster(&self) -> BTreeMap<String, Vec<String>> {
+        let now = self.now();
+        let docs: Vec<String> = self.rooms.iter().map(|entry| entry.key().clone()).collect();
+        docs.into_iter()
+            .filter_map(|doc| {
+                let clients: Vec<String> = self
+                    .with_loaded(&doc, |slot| slot.room.users(now))?
+                    .into_iter()
+                    .map(|user| user.client_id)
+                    .collect();
+                (!clients.is_empty()).then_some((doc, clients))
+            })
+            .collect()
+    }
+
+    /// Checks this node's view of `node`'s users against its roster: a user it no longer
+    /// lists (and that was not heard from since its last heartbeat) left unheard, and is
+    /// taken away; a document where it lists users not seen here is asked for them again
+    /// (`Hello`), as after a spell when this node heard nothing.
+    fn reconcile(self: &Arc<Self>, node: &str, roster: &BTreeMap<String, Vec<String>>) {
+        let cluster = self.cluster();
+        // A presence heard since the roster was sent may be newer than it.
+        let settled = self.config.transport.heartbeat_interval;
+        let mut gone: Vec<(String, String)> = Vec::new();
+        let mut unseen: Vec<String> = Vec::new();
+        {
+            let mut remote = lock(&cluster.remote);
+            for (doc, users) in remote.iter_mut() {
+                let listed = roster.get(doc);
+                users.retain(|client, (owner, _, heard)| {
+                    let keep = owner != node
+                        || heard.elapsed() < settled
+                        || listed.is_some_and(|clients| clients.contains(client));
+                    if !keep {
+                        gone.push((doc.clone(), client.clone()));
+                    }
+                    keep
+                });
+            }
+            remote.retain(|_, users| !users.is_empty());
+            for (doc, clients) in roster {
+                let known = remote.get(doc);
+                if clients
+                    .iter()
+                    .any(|client| known.is_none_or(|users| !users.contains_key(client)))
+                {
+                    unseen.push(doc.clone());
+                }
+            }
+        }
+        for (doc, client) in gone {
+            self.with_loaded(&doc, |slot| {
+                if slot.room.connection(&client).is_some() {
+                    return;
+                }
+                tracing::info!(%doc, %client, %node, "a user its node no longer lists is gone");
+                let leave = ServerMessage::Leave { client_id: client };
+                self.dispatch(slot, ":remote", Reply::to_others([leave]));
+            });
+        }
+        for doc in unseen {
+            // Only documents loaded here need their users; a client here of the same id is
+            // listed by that node only until its connection there closes.
+            let wanted = self.with_loaded(&doc, |slot| {
+                roster[&doc].iter().any(|client| slot.room.connection(client).is_none())
+            });
+            if wanted == Some(true) {
+                self.hello(&doc);
             }
         }
     }
@@ -528,7 +699,7 @@ impl App {
         {
             let mut remote = lock(&cluster.remote);
             for (doc, users) in remote.iter_mut() {
-                users.retain(|client, (node, _)| {
+                users.retain(|client, (node, ..)| {
                     let keep = !silent.contains(node);
                     if !keep {
                         gone.push((doc.clone(), client.clone()));

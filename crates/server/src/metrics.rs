@@ -49,6 +49,7 @@ pub(crate) struct Metrics {
     batch_size: Histogram,
     appends: Counter,
     append_conflicts: Counter,
+    append_failures: Counter,
 }
 
 impl Metrics {
@@ -69,6 +70,7 @@ impl Metrics {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
             appends: Counter::default(),
             append_conflicts: Counter::default(),
+            append_failures: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "WebSocket connections open", metrics.connections.clone());
@@ -124,12 +126,22 @@ impl Metrics {
             "Appends refused because another node's change came first (each then planned again)",
             metrics.append_conflicts.clone(),
         );
+        registry.register(
+            "cluster_append_failures",
+            "Appends or reads of the cluster's log that failed (NATS unreachable, or slow to answer)",
+            metrics.append_failures.clone(),
+        );
         metrics
     }
 
     /// A change appended to the cluster's log.
     pub(crate) fn appended(&self) {
         self.appends.inc();
+    }
+
+    /// An append, or a read of the log for one, that failed for want of NATS.
+    pub(crate) fn append_failure(&self) {
+        self.append_failures.inc();
     }
 
     /// An append refused because another node's change came first.

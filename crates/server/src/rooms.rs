@@ -79,8 +79,13 @@ impl App {
             .map_err(|source| LoadError::Interrupted { doc: doc.to_owned(), source })??;
         let loaded = Arc::new(Mutex::new(loaded));
         let slot = Arc::clone(self.rooms.entry(doc.to_owned()).or_insert(loaded).value());
-        // In a cluster: ask the other nodes who is in it there.
-        self.hello(doc);
+        if self.cluster.is_some() {
+            // What was appended between reading the log and the room being here, the follower
+            // passed by (it follows loaded documents only): read it now, before anyone joins.
+            self.caught_up(doc).await;
+            // Ask the other nodes who is in it there.
+            self.hello(doc);
+        }
         Ok(slot)
     }
 
@@ -160,9 +165,26 @@ impl App {
         reply: Reply,
         permit: Option<Permit>,
     ) {
-        // In a cluster, this node's presence changes go to the other nodes too.
-        if client != ":remote" {
-            self.share_presence(slot.room.id(), &reply.to_others);
+        let mut reply = reply;
+        if client != ":remote"
+            && let Some(cluster) = &self.cluster
+        {
+            // In a cluster, this node's presence changes go to the other nodes too; but a
+            // client that left here for another node is not gone: the others keep it, and
+            // the clients here see it as it is there.
+            let doc = slot.room.id().to_owned();
+            let moved = |message: &ServerMessage| match message {
+                ServerMessage::Leave { client_id } => cluster.remote_user(&doc, client_id),
+                _ => None,
+            };
+            let shared: Vec<ServerMessage> =
+                reply.to_others.iter().filter(|m| moved(m).is_none()).cloned().collect();
+            self.share_presence(&doc, &shared);
+            for message in &mut reply.to_others {
+                if let Some(user) = moved(message) {
+                    *message = ServerMessage::Presence(user);
+                }
+            }
         }
         let sender = self.handles_of(slot, client);
         let others = self.handles(slot, client);

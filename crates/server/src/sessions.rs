@@ -107,12 +107,12 @@ impl App {
                 };
                 match resumed {
                     Some(Resumed::Reply(mut reply)) => {
-                        self.add_remote_users(doc, &mut reply);
+                        self.add_remote_users(doc, client, &mut reply);
                         self.dispatch_frame(slot, client, reply, Some(permit));
                         Ok(None)
                     }
                     Some(Resumed::FromStore { mut reply, since, until, continued_after, tail }) => {
-                        self.add_remote_users(doc, &mut reply);
+                        self.add_remote_users(doc, client, &mut reply);
                         // Everything for the client waits behind the catch-up, which the
                         // session streams itself, `resumed` first.
                         handle.hold();
@@ -136,7 +136,7 @@ impl App {
                     }
                     None => {
                         let mut reply = slot.room.join(client, seat, now)?;
-                        self.add_remote_users(doc, &mut reply);
+                        self.add_remote_users(doc, client, &mut reply);
                         self.dispatch_frame(slot, client, reply, Some(permit));
                         Ok(None)
                     }
@@ -150,14 +150,24 @@ impl App {
         Ok(Session { connection, doc, client, expires: grant.expires, catch_up, _alive: alive })
     }
 
-    /// In a cluster: adds the users of other nodes to a welcome or `resumed`.
-    fn add_remote_users(&self, doc: &str, reply: &mut Reply) {
+    /// In a cluster: adds the users of other nodes to a welcome or `resumed` of `client`,
+    /// which is here now (whatever another node said of it before).
+    fn add_remote_users(&self, doc: &str, client: &str, reply: &mut Reply) {
         let Some(cluster) = &self.cluster else { return };
+        cluster.forget_remote(doc, client);
+        let user = reply.to_others.iter().find_map(|message| match message {
+            ServerMessage::Presence(user) if user.client_id == client => Some(user.clone()),
+            _ => None,
+        });
+        cluster.joined(doc, client, user);
         let remote = cluster.remote_users(doc);
         if let Some(ServerMessage::Welcome { users, .. } | ServerMessage::Resumed { users, .. }) =
             reply.to_sender.first_mut()
         {
-            users.extend(remote);
+            // A client here (this one, come over from another node) is listed as it is here.
+            let here: std::collections::HashSet<String> =
+                users.iter().map(|user| user.client_id.clone()).collect();
+            users.extend(remote.into_iter().filter(|user| !here.contains(&user.client_id)));
         }
     }
 
@@ -280,7 +290,8 @@ impl App {
                         None => slot.room.plan(client, text, now).1,
                     }
                 };
-                return self.append_change(doc, client, request_id(text), permit, plan).await;
+                self.append_change(doc, client, request_id(text), permit, plan).await;
+                return;
             }
             _ => return,
         };
@@ -334,6 +345,8 @@ impl App {
             VersionError::Exists { .. } => ErrorCode::Conflict,
             VersionError::Missing { .. } | VersionError::NotKept { .. } => ErrorCode::NotFound,
             VersionError::TooMany => ErrorCode::TooLarge,
+            // The client had its error from the cluster already.
+            VersionError::NotStored => return,
             other => {
                 tracing::error!(%client, %doc, error = %other, "a version request failed");
                 ErrorCode::Unavailable

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tandem_protocol::{RequestId, ServerMessage};
-use tandem_store::records::{VERSION, VersionRecord};
+use tandem_store::records::{Encoded, VERSION, VersionRecord};
 
 use crate::{App, auth, history, rooms::LoadError};
 
@@ -25,6 +25,9 @@ pub(crate) enum VersionError {
     NotKept { revision: u64 },
     #[error("the server stopped before the version was stored")]
     Stopped,
+    /// In a cluster: the restore could not be stored now (its asker, if a client, was told).
+    #[error("the restore could not be stored now; nothing changed")]
+    NotStored,
     #[error(transparent)]
     History(#[from] history::HistoryError),
     #[error(transparent)]
@@ -79,27 +82,62 @@ impl App {
         if count >= MAX_VERSIONS {
             return Err(VersionError::TooMany);
         }
+        let message = |record: &VersionRecord| match &asker {
+            Asker::Client { client, id } => Some((
+                client.clone(),
+                ServerMessage::Version {
+                    id: id.clone(),
+                    label: label.to_owned(),
+                    revision: record.revision,
+                    created_at: auth::rfc3339(record.created_at),
+                },
+            )),
+            Asker::Http => None,
+        };
+        let cluster = self.cluster.clone();
         let (record, item) = self
             .with_room(doc, |slot| {
                 let revision = revision.unwrap_or(slot.room.revision());
                 let created_at = auth::unix_now_ms();
                 let record =
                     VersionRecord { v: VERSION, label: label.to_owned(), revision, created_at };
-                let mut sends = Vec::new();
-                if let Asker::Client { client, id } = &asker {
-                    let message = ServerMessage::Version {
-                        id: id.clone(),
-                        label: label.to_owned(),
-                        revision,
-                        created_at: auth::rfc3339(created_at),
-                    };
-                    sends.push((self.handles_of(slot, client), message));
+                if cluster.is_some() {
+                    // Stored below, by compare-and-set, so that only one node's save wins.
+                    return (record, None);
                 }
+                let sends = message(&record)
+                    .map(|(client, message)| (self.handles_of(slot, &client), message))
+                    .into_iter()
+                    .collect();
                 // Stored after every change up to `revision`, queued before it.
                 let item = self.queue_item(slot, Vec::new(), vec![record.clone()], sends, None);
-                (record, item)
+                (record, Some(item))
             })
             .await?;
+        let item = match (item, cluster) {
+            (Some(item), _) => item,
+            // In a cluster every change up to `revision` is in the log already.
+            (None, Some(cluster)) => {
+                let bytes = record.encode();
+                if !cluster
+                    .store
+                    .create_version(doc, label, &bytes)
+                    .await
+                    .map_err(history::HistoryError::from)?
+                {
+                    return Err(VersionError::Exists { label: label.to_owned() });
+                }
+                let queued = self.with_room(doc, |slot| {
+                    let sends = message(&record)
+                        .map(|(client, message)| (self.handles_of(slot, &client), message))
+                        .into_iter()
+                        .collect();
+                    self.queue_item(slot, Vec::new(), Vec::new(), sends, None)
+                });
+                queued.await?
+            }
+            (None, None) => return Err(VersionError::Stopped),
+        };
         if !self.outbox.stored(item).await {
             return Err(VersionError::Stopped);
         }
@@ -146,7 +184,9 @@ impl App {
                     &text,
                 ))
             };
-            self.append_change(doc, client, None, None, plan).await;
+            if !self.append_change(doc, client, id.clone(), None, plan).await {
+                return Err(VersionError::NotStored);
+            }
         }
         let (revision, item) = self
             .with_room(doc, |slot| {

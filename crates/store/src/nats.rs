@@ -76,6 +76,10 @@ pub enum AppendError {
     /// The subject has messages the appender had not seen: read them, and try again.
     #[error("the document's log has moved on")]
     Conflict,
+    /// A message with this id is stored already (an earlier try of this append whose answer
+    /// was lost): nothing was appended now; read the log to find it.
+    #[error("a message with this id is in the log already")]
+    Repeated,
     #[error(transparent)]
     Store(#[from] Error),
 }
@@ -184,6 +188,7 @@ impl NatsStore {
             Err(error) => Err(error),
         };
         match acked {
+            Ok(ack) if ack.duplicate => Err(AppendError::Repeated),
             Ok(ack) => Ok(ack.sequence),
             Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
                 Err(AppendError::Conflict)
@@ -294,11 +299,22 @@ impl NatsStore {
         Ok(())
     }
 
-    /// Adds `version` (label, record) to `doc`'s versions, compare-and-set on the bucket; a
-    /// label already there keeps its first record.
-    async fn add_version(&self, doc: &str, label: &str, record: &[u8]) -> Result<(), Error> {
+    /// Adds version `label` (its record) to `doc`'s versions, by compare-and-set on the
+    /// bucket: true if it was added, false if the label was taken already (on this node or
+    /// another), which leaves the first record as it is.
+    pub async fn create_version(
+        &self,
+        doc: &str,
+        label: &str,
+        record: &[u8],
+    ) -> Result<bool, Error> {
         let key = format!("ver.{}", token(doc));
-        loop {
+        let value: serde_json::Value = serde_json::from_slice(record)
+            .map_err(|source| Error::Decode { doc: doc.to_owned(), revision: 0, source })?;
+        // Each failed write is another writer's list coming first (or the bucket failing):
+        // read again, a bounded number of times.
+        let mut last_failure = None;
+        for _ in 0..32 {
             let entry = self.bucket.entry(&key).await.map_err(nats("reading the bucket"))?;
             let (mut versions, revision) =
                 match &entry {
@@ -312,28 +328,24 @@ impl NatsStore {
                     Some(entry) => (BTreeMap::new(), Some(entry.revision)),
                     None => (BTreeMap::new(), None),
                 };
-            let value: serde_json::Value = serde_json::from_slice(record)
-                .map_err(|source| Error::Decode { doc: doc.to_owned(), revision: 0, source })?;
             if versions.contains_key(label) {
-                // Saved on another node meanwhile: the first save of a label stands.
-                return Ok(());
+                return Ok(false);
             }
-            versions.insert(label.to_owned(), value);
+            versions.insert(label.to_owned(), value.clone());
             let bytes = Bytes::from(serde_json::to_vec(&versions).expect("json values serialize"));
-            let written = match revision {
-                Some(revision) => self
-                    .bucket
-                    .update(&key, bytes, revision)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
-                None => self.bucket.create(&key, bytes).await.map(drop).map_err(|e| e.to_string()),
+            let written: Result<(), Box<dyn std::error::Error + Send + Sync>> = match revision {
+                Some(revision) => {
+                    self.bucket.update(&key, bytes, revision).await.map(drop).map_err(Into::into)
+                }
+                None => self.bucket.create(&key, bytes).await.map(drop).map_err(Into::into),
             };
-            if written.is_ok() {
-                return Ok(());
+            match written {
+                Ok(()) => return Ok(true),
+                Err(error) => last_failure = Some(error),
             }
-            // Someone else wrote the list meanwhile: read it again.
         }
+        let source = last_failure.unwrap_or_else(|| "no write was tried".into());
+        Err(Error::Nats { operation: "writing a version", source })
     }
 
     async fn versions_map(&self, doc: &str) -> Result<BTreeMap<String, serde_json::Value>, Error> {
@@ -477,7 +489,7 @@ impl Store for NatsStore {
                 self.put(&format!("cp.{}.{thousand}", token(doc)), record.bytes.clone()).await?;
             }
             for (doc, label, bytes) in &batch.versions {
-                self.add_version(doc, label, bytes).await?;
+                self.create_version(doc, label, bytes).await?;
             }
             Ok(())
         })

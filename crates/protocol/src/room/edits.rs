@@ -186,9 +186,26 @@ impl Room {
     }
 
     /// Applies changes another node sequenced (and stored), in revision order from the room's
-    /// next: they go to every client here, as any change does. A change that does not follow
-    /// on, or does not apply exactly as it was logged, is refused: this room has diverged.
+    /// next: they go to every client here as any change does, but to their author (in the
+    /// reply's `to_sender`: dispatch it with the author as the sender) as acks, as a catch-up
+    /// would give them. A change that does not follow on, or does not apply exactly as it was
+    /// logged, is refused: this room has diverged.
     pub fn apply_remote(&mut self, entries: &[Logged]) -> Result<Reply, Error> {
+        if let Err(error) = self.apply_remote_entries(entries) {
+            // Diverged: what was applied of them goes to no one.
+            self.logged.clear();
+            return Err(error);
+        }
+        let logged = std::mem::take(&mut self.logged);
+        let to_others: Vec<ServerMessage> = logged.iter().map(Logged::message).collect();
+        let to_sender = match logged.first() {
+            Some(first) => crate::catch_up(&first.author, &logged, false),
+            None => Vec::new(),
+        };
+        Ok(Reply { to_sender, to_others, ..Reply::default() })
+    }
+
+    fn apply_remote_entries(&mut self, entries: &[Logged]) -> Result<(), Error> {
         for entry in entries {
             let revision = self.revision + 1;
             if entry.revision != revision {
@@ -217,9 +234,7 @@ impl Room {
                 return Err(Error::Invalid { revision, source });
             }
         }
-        let to_others: Vec<ServerMessage> = self.logged.iter().map(Logged::message).collect();
-        self.logged.clear();
-        Ok(Reply::to_others(to_others))
+        Ok(())
     }
 
     /// An edit made at `revision`, inside the history in memory, transformed past every change

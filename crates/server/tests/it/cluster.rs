@@ -87,7 +87,11 @@ impl Drop for Nats {
 }
 
 /// The config of node `node` of a cluster at `urls`, with `replicas` copies of every change.
-fn node_config(urls: &str, node: &str, replicas: usize) -> impl FnOnce(&mut Config) + use<> {
+pub(crate) fn node_config(
+    urls: &str,
+    node: &str,
+    replicas: usize,
+) -> impl FnOnce(&mut Config) + use<> {
     let settings = ClusterConfig {
         nats: NatsConfig { urls: urls.to_owned(), credentials: None, replicas },
         node: node.to_owned(),
@@ -119,7 +123,7 @@ async fn converged(clients: &mut [Client]) -> (String, u64) {
 }
 
 /// The value of counter `name` on a `/metrics` page.
-fn counter(metrics: &str, name: &str) -> u64 {
+pub(crate) fn counter(metrics: &str, name: &str) -> u64 {
     metrics.lines().find_map(|line| line.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0)
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod cluster;
+mod cluster_faults;
 mod convergence;
 mod crash;
 mod durability;

@@ -1,0 +1,278 @@
+//! Cluster mode under faults between a node and NATS (a proxy that holds back NATS's answers or
+//! cuts the link), and under clients that do unusual things: a request id used twice, a client
+//! that moves to another node while its old connection lives on, two nodes saving one label.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tandem_protocol::{ClientMessage, ServerMessage};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+
+use crate::{
+    cluster::{Nats, counter, node_config},
+    support::{Client, TestServer, within},
+};
+
+/// What the proxy does with the link between a node and NATS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Up,
+    /// NATS's answers wait in the proxy (the node's messages still reach NATS).
+    Held,
+    /// Every connection is cut, and new ones are refused.
+    Cut,
+}
+
+/// A TCP proxy between a node and a NATS server.
+struct Proxy {
+    port: u16,
+    link: watch::Sender<Link>,
+}
+
+impl Proxy {
+    async fn start(to: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let port = listener.local_addr().expect("an address").port();
+        let (link, watching) = watch::channel(Link::Up);
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if *watching.borrow() == Link::Cut {
+                    continue;
+                }
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", to)).await else { continue };
+                let (from_node, to_node) = inbound.into_split();
+                let (from_nats, to_nats) = outbound.into_split();
+                tokio::spawn(forward(from_node, to_nats, watching.clone(), false));
+                tokio::spawn(forward(from_nats, to_node, watching.clone(), true));
+            }
+        });
+        Proxy { port, link }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn set(&self, link: Link) {
+        self.link.send_replace(link);
+    }
+}
+
+/// Copies `from` to `to` until either ends or the link is cut; with `holdable`, what comes
+/// while the link is held waits until it is up again.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut link: watch::Receiver<Link>,
+    holdable: bool,
+) {
+    let mut pending = Vec::new();
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        let state = *link.borrow_and_update();
+        if state == Link::Cut {
+            return;
+        }
+        if state == Link::Up && !pending.is_empty() {
+            if to.write_all(&pending).await.is_err() {
+                return;
+            }
+            pending.clear();
+        }
+        tokio::select! {
+            read = from.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) if holdable && *link.borrow() == Link::Held => {
+                    pending.extend_from_slice(&buffer[..n]);
+                }
+                Ok(n) => {
+                    if to.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            changed = link.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Waits until `check` holds, asking again every 50 ms.
+async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) {
+    within(async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+async fn metric(node: &TestServer, name: &str) -> u64 {
+    let (_, page) = node.get("/metrics").await;
+    counter(&page, name)
+}
+
+/// The first `ack` or `error` a client receives, read raw (its thin client sent nothing).
+async fn answer(client: &mut Client) -> ServerMessage {
+    loop {
+        let message = client.recv().await;
+        if matches!(message, ServerMessage::Ack { .. } | ServerMessage::Error { .. }) {
+            return message;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_used_twice_is_two_changes_on_every_node() {
+    let nats = Nats::start().await;
+    let a = TestServer::start_with(node_config(&nats.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("reuse").await;
+    let mut bob = b.connect("reuse").await;
+    // Ids are the client's to choose: nothing says they differ.
+    for (revision, text, id) in [(0, "A", 1), (1, "B", 1), (2, "C", 2)] {
+        let frame = format!(
+            r#"{{"type":"insert","id":{id},"revision":{revision},"index":{revision},"text":"{text}"}}"#
+        );
+        ada.send_text(&frame).await;
+        let ack = answer(&mut ada).await;
+        assert!(matches!(ack, ServerMessage::Ack { .. }), "{ack:?}");
+    }
+    bob.catch_up(3).await;
+    assert_eq!(bob.thin.text(), "ABC");
+    assert_eq!(a.document("reuse").await, ("ABC".to_owned(), 3));
+    assert_eq!(b.document("reuse").await, ("ABC".to_owned(), 3));
+    // A node that loads it now builds the same document from the log.
+    let c = TestServer::start_with(node_config(&nats.url(), "c", 1)).await;
+    assert_eq!(c.document("reuse").await, ("ABC".to_owned(), 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_stored_whose_answer_was_lost_is_applied_once() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&proxy.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("lost").await;
+    let mut bob = b.connect("lost").await;
+    ada.act(|c| c.insert(0, "A").expect("fits")).await;
+    ada.sync().await;
+    // NATS stores the next change, but its answer does not reach node A before the publish
+    // times out: A cannot know whether it was stored.
+    proxy.set(Link::Held);
+    ada.act(|c| c.insert(1, "B").expect("fits")).await;
+    eventually(|| async { metric(&a, "tandem_cluster_append_failures_total").await > 0 }).await;
+    proxy.set(Link::Up);
+    // Acknowledged once, as the author's own change (not heard back as someone else's).
+    ada.sync().await;
+    assert_eq!(ada.thin.text(), "AB");
+    bob.catch_up(2).await;
+    assert_eq!(bob.thin.text(), "AB");
+    assert_eq!(a.document("lost").await, ("AB".to_owned(), 2));
+    assert_eq!(b.document("lost").await, ("AB".to_owned(), 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_moves_to_another_node_is_not_reported_gone() {
+    let nats = Nats::start().await;
+    let a = TestServer::start_with(node_config(&nats.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut watcher_a = a.connect("moved").await;
+    let mut watcher_b = b.connect("moved").await;
+    let mut mover = a.connect("moved").await;
+    let id = mover.id();
+    for watcher in [&mut watcher_a, &mut watcher_b] {
+        watcher.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == id)).await;
+    }
+    // The mover's link to A looks alive to A, but the mover has gone over to B.
+    let mut moved = Client::resume(b.addr(), mover.thin.clone(), "").await;
+    // A closes the connection left behind, for good.
+    let closed = within(async {
+        loop {
+            match mover.socket.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed.map(|frame| u16::from(frame.code)), Some(1008));
+    eventually(|| async {
+        let (_, status) = a.get("/status").await;
+        let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+        status["documents"][0]["clients"] == 1
+    })
+    .await;
+    // Then the mover moves its caret on B: both watchers hear it, and never that it left.
+    moved.send(&ClientMessage::CursorMove { id: None, line: 0, column: 7 }).await;
+    for watcher in [&mut watcher_a, &mut watcher_b] {
+        let heard = watcher
+            .until(|m| match m {
+                ServerMessage::Leave { client_id } => *client_id == id,
+                ServerMessage::Presence(user) => user.client_id == id && user.cursor.column == 7,
+                _ => false,
+            })
+            .await;
+        assert!(matches!(heard, ServerMessage::Presence(_)), "told it left: {heard:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_label_saved_at_once_on_two_nodes_is_saved_once() {
+    let nats = Nats::start().await;
+    let a = TestServer::start_with(node_config(&nats.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("labels").await;
+    ada.act(|c| c.insert(0, "one").expect("fits")).await;
+    ada.sync().await;
+    let body = r#"{"label":"v"}"#;
+    let saves = (0..8).map(|n| {
+        let node = if n % 2 == 0 { &a } else { &b };
+        node.request_with_body(hyper::Method::POST, "/api/docs/labels/versions", &[], body)
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(saves)
+        .await
+        .into_iter()
+        .map(|(status, _, _)| status.as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_lost_while_a_node_was_cut_off_is_set_right_after() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&proxy.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("ghost").await;
+    let bob = b.connect("ghost").await;
+    let mut cy = b.connect("ghost").await;
+    let (bob_id, cy_id) = (bob.id(), cy.id());
+    // Cy stays, reading (and so answering pings) all along.
+    let staying = tokio::spawn(async move {
+        loop {
+            cy.recv().await;
+        }
+    });
+    ada.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == cy_id)).await;
+    // A is cut off from NATS; meanwhile Bob leaves (A never hears it), and A, hearing no
+    // heartbeat, takes Cy (still there) for gone.
+    proxy.set(Link::Cut);
+    drop(bob);
+    ada.until(|m| matches!(m, ServerMessage::Leave { client_id } if *client_id == cy_id)).await;
+    proxy.set(Link::Up);
+    // Once A hears B again, its view is B's: Cy back, Bob gone.
+    ada.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == cy_id)).await;
+    eventually(|| async {
+        let fresh = a.connect("ghost").await;
+        let ids: Vec<&str> = fresh.thin.users().map(|user| user.client_id.as_str()).collect();
+        ids.contains(&cy_id.as_str()) && !ids.contains(&bob_id.as_str())
+    })
+    .await;
+    staying.abort();
+}
