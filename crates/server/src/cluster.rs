@@ -282,7 +282,9 @@ impl App {
                             self.dispatch_frame(slot, client, reply, permit.take());
                         }
                         Err(error) => {
-                            tracing::error!(%doc, %error, "a stored change does not commit")
+                            // In the log but not here: reload from the log.
+                            tracing::error!(%doc, %error, "a stored change does not commit; reloading the document");
+                            self.evict(slot, "the document is being reloaded");
                         }
                     });
                     return true;
@@ -363,7 +365,8 @@ impl App {
                     self.dispatch(slot, &author, reply);
                 }
                 Err(error) => {
-                    tracing::error!(%doc, %error, "a change from the cluster does not apply here")
+                    tracing::error!(%doc, %error, "a change from the cluster does not apply here; reloading the document");
+                    self.evict(slot, "the document is being reloaded");
                 }
             }
         });

@@ -260,6 +260,19 @@ impl App {
         slot.last_item
     }
 
+    /// Takes `slot`'s room out of memory at once and closes its clients' connections (1008),
+    /// for a room that can no longer be trusted (in a cluster, one that diverged from the
+    /// log): its clients come back, resume, and find it loaded afresh from the store.
+    pub(crate) fn evict(&self, slot: &mut Slot, reason: &'static str) {
+        slot.unloaded = true;
+        self.rooms.remove(slot.room.id());
+        for connection in slot.room.connections_except("") {
+            if let Some(handle) = self.handle(connection) {
+                handle.close_for_policy(reason);
+            }
+        }
+    }
+
     /// Takes out of memory the rooms nobody has used for `unload_after` whose queued items
     /// have all been stored; they load again from the store when next needed.
     pub(crate) fn unload_idle(&self) {

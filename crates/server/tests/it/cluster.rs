@@ -365,12 +365,18 @@ impl NatsCluster {
     }
 }
 
-/// Starts a node, retrying while the NATS cluster elects its leaders.
+/// Starts a node, retrying while the NATS cluster elects its leaders. Its clients may be
+/// silent for longer than on one NATS server: a change waits while a new cluster, or one that
+/// lost a server, elects its stream's leader, and the test's other client reads nothing then.
 async fn start_node(urls: &str, node: &str, replicas: usize) -> TestServer {
     within(async {
         loop {
-            if let Ok(server) = TestServer::try_start_with(node_config(urls, node, replicas)).await
-            {
+            let config = node_config(urls, node, replicas);
+            let patient = |settings: &mut Config| {
+                config(settings);
+                settings.transport.heartbeat_timeout = Duration::from_secs(15);
+            };
+            if let Ok(server) = TestServer::try_start_with(patient).await {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
