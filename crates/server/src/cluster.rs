@@ -415,19 +415,43 @@ impl App {
             else {
                 continue;
             };
-            let _turn = appending.lock().await;
+            // One document's appends (NATS round trips, retries) never hold up the others'.
+            let Ok(_turn) = appending.try_lock() else {
+                self.catch_up_later(&entry.doc);
+                continue;
+            };
             let gap = self.with_loaded(&entry.doc, |slot| {
                 let first = entry.records.first().map_or(0, |record| record.revision);
                 entry.seq > slot.position && first > slot.room.revision() + 1
             });
             if gap == Some(true) {
-                if let Err(error) = self.catch_up_log(&entry.doc, None).await {
-                    tracing::warn!(doc = %entry.doc, %error, "reading the document's log failed");
-                }
+                self.catch_up_later(&entry.doc);
             } else {
                 self.apply_entry(&entry.doc, entry.seq, &entry.records);
             }
         }
+    }
+
+    /// Reads what `doc`'s log has that this node lacks, in a task of its own, once this
+    /// node's append to it (if any) is done; one such read waits at a time.
+    fn catch_up_later(self: &Arc<Self>, doc: &str) {
+        let first = self.with_loaded(doc, |slot| !std::mem::replace(&mut slot.catching_up, true));
+        if first != Some(true) {
+            return;
+        }
+        let (app, doc) = (Arc::clone(self), doc.to_owned());
+        tokio::spawn(async move {
+            let Some(appending) = app.with_loaded(&doc, |slot| Arc::clone(&slot.appending)) else {
+                return;
+            };
+            let _turn = appending.lock().await;
+            // Cleared before the read: a message passed by from now on asks for another.
+            app.with_loaded(&doc, |slot| slot.catching_up = false);
+            if let Err(error) = app.catch_up_log(&doc, None).await {
+                let error = tandem_store::Error::source_chain(&error);
+                tracing::warn!(%doc, %error, "reading the document's log failed");
+            }
+        });
     }
 
     /// Applies what `doc`'s log has that this node lacks.

@@ -37,6 +37,8 @@ pub(crate) struct Slot {
     /// here, and the lock that lets one change of this node's at a time be appended.
     pub(crate) position: u64,
     pub(crate) appending: Arc<tokio::sync::Mutex<()>>,
+    /// In a cluster: a read of the log is on its way for messages the follower passed by.
+    pub(crate) catching_up: bool,
     /// The allowance of edits made at revisions older than the history in memory.
     pub(crate) old_edits: crate::limits::OldEdits,
 }
@@ -148,6 +150,7 @@ impl App {
             unloaded: false,
             position: stored.position,
             appending: Arc::default(),
+            catching_up: false,
             old_edits: crate::limits::OldEdits::new(),
         })
     }
