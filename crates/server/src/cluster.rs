@@ -750,7 +750,7 @@ impl App {
     }
 }
 
-/// A random number, for message ids of requests without an id of their own.
+/// A random number, for the message ids of changes.
 fn rand_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new().build_hasher().finish()
