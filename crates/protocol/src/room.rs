@@ -469,8 +469,8 @@ impl Room {
                 let message = "this connection may read the document but not change it";
                 return Err(Error::refused(ErrorCode::Forbidden, message));
             }
-            if let Some(ack) = self.resent(client, message.id()) {
-                return Ok(Planned::Reply(Reply::to_sender(ack)));
+            if let Some(reply) = self.resent(client, message.id()) {
+                return Ok(Planned::Reply(reply));
             }
         }
         let reply = match message {
@@ -507,11 +507,15 @@ impl Room {
         reply.map(Planned::Reply)
     }
 
-    /// For a resumed client resending its last request: the ack it got, to send again.
-    fn resent(&self, client: &str, id: Option<&RequestId>) -> Option<ServerMessage> {
-        let resumed = self.members.get(client).is_some_and(|member| member.resumed);
-        let last = self.requests.get(client)?;
-        (resumed && id == Some(&last.id)).then(|| last.ack())
+    /// For a resumed client resending its last request: the ack it got, to send again (or
+    /// nothing, if changes sequenced elsewhere acknowledged it on this connection already).
+    fn resent(&self, client: &str, id: Option<&RequestId>) -> Option<Reply> {
+        let member = self.members.get(client).filter(|member| member.resumed)?;
+        let last = self.requests.get(client).filter(|last| id == Some(&last.id))?;
+        if member.acked_from_log.as_ref() == Some(&last.id) {
+            return Some(Reply::none());
+        }
+        Some(Reply::to_sender(last.ack()))
     }
 }
 

@@ -74,7 +74,7 @@ enum Signal {
     Hello { node: String, doc: String },
     /// `client` has just connected to `doc` on `node`: a connection it still has elsewhere is
     /// one it left behind (a broken link not yet noticed), closed there.
-    Joined { node: String, doc: String, client: String, user: Option<UserView> },
+    Joined { node: String, doc: String, client: String, user: Option<UserView>, at: u64 },
     /// `node` is alive, with its clients in each document it has clients in: what the others
     /// check their view of its users against, in case a presence message was lost.
     Alive {
@@ -108,12 +108,19 @@ impl Cluster {
     }
 
     /// Tells the other nodes that `client` has just connected to `doc` here.
-    pub(crate) fn joined(self: &Arc<Self>, doc: &str, client: &str, user: Option<UserView>) {
+    pub(crate) fn joined(
+        self: &Arc<Self>,
+        doc: &str,
+        client: &str,
+        user: Option<UserView>,
+        at: u64,
+    ) {
         let signal = Signal::Joined {
             node: self.node.clone(),
             doc: doc.to_owned(),
             client: client.to_owned(),
             user,
+            at,
         };
         let cluster = Arc::clone(self);
         tokio::spawn(async move { cluster.signal(&signal).await });
@@ -159,6 +166,28 @@ impl Cluster {
 }
 
 /// What a change needs next in a cluster.
+/// A change this node is appending, as it may turn up in the log.
+struct Own<'a> {
+    message_id: &'a str,
+    client: &'a str,
+    request: Option<&'a RequestId>,
+}
+
+impl Own<'_> {
+    /// Whether `entry` is this change: this node's message, or the same request of the same
+    /// client appended through another node.
+    fn is(&self, entry: &tandem_store::nats::Entry) -> bool {
+        if entry.message_id.as_deref() == Some(self.message_id) {
+            return true;
+        }
+        let Some(request) = self.request else { return false };
+        entry.records.iter().any(|record| {
+            let logged = records::logged(record.clone());
+            logged.author == self.client && logged.request.as_ref() == Some(request)
+        })
+    }
+}
+
 enum Next {
     /// Answered: nothing more to do.
     Done,
@@ -209,6 +238,9 @@ impl App {
         // message in the log when it does not know whether it was stored.
         let message_id = format!("{doc}:{client}:{:016x}{:016x}", rand_id(), rand_id());
         let mut past = None;
+        // This change, as the log would show it: by this message id, or (made through another
+        // node, the client having resent it there) by its author and request.
+        let own = Own { message_id: &message_id, client, request: request.as_ref() };
         let (mut attempts, mut failures) = (0, 0);
         while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES {
             let next = self.with_loaded(doc, |slot| match plan(slot, past) {
@@ -217,6 +249,16 @@ impl App {
                 }
                 Planned::Reply(reply) => {
                     self.dispatch_frame(slot, client, reply, permit.take());
+                    Next::Done
+                }
+                // Nothing to append (a delete of what others deleted first): its ack.
+                Planned::Plan(plan) if plan.is_empty() => {
+                    match slot.room.commit_plan(plan, self.now()) {
+                        Ok(reply) => self.dispatch_frame(slot, client, reply, permit.take()),
+                        Err(error) => {
+                            tracing::error!(%doc, %error, "an empty plan does not commit")
+                        }
+                    }
                     Next::Done
                 }
                 Planned::Plan(plan) => Next::Append(plan, slot.position),
@@ -293,7 +335,7 @@ impl App {
                     // Others came first (or the store hiccuped, or an earlier try was stored):
                     // take in what is there; if this change is among it, its author has had
                     // its ack from there; else plan again.
-                    match self.catch_up_log(doc, Some(&message_id)).await {
+                    match self.catch_up_log(doc, Some(&own)).await {
                         Ok(true) => return true,
                         Ok(false) => {}
                         Err(error) => {
@@ -333,13 +375,13 @@ impl App {
     async fn catch_up_log(
         self: &Arc<Self>,
         doc: &str,
-        ours: Option<&str>,
+        own: Option<&Own<'_>>,
     ) -> Result<bool, tandem_store::Error> {
         let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(false) };
         let entries = self.cluster().store.tail(doc, position).await?;
         let mut found = false;
         for entry in entries {
-            found |= ours.is_some() && entry.message_id.as_deref() == ours;
+            found |= own.is_some_and(|own| own.is(&entry));
             self.apply_entry(doc, entry.seq, &entry.records);
         }
         Ok(found)
@@ -602,8 +644,16 @@ impl App {
                     }
                 });
             }
-            Signal::Joined { node, doc, client, user } => {
+            Signal::Joined { node, doc, client, user, at } => {
                 if node == cluster.node {
+                    return;
+                }
+                // Only news of a join newer than the connection here (a link cut may hold
+                // such news back for a while) means that connection was left behind.
+                let newer = self.with_loaded(&doc, |slot| {
+                    slot.joined_at.get(&client).is_none_or(|here| *here < at)
+                });
+                if newer == Some(false) {
                     return;
                 }
                 // Where it is now, before the connection left behind here closes (whose

@@ -39,6 +39,9 @@ pub(crate) struct Slot {
     pub(crate) appending: Arc<tokio::sync::Mutex<()>>,
     /// In a cluster: a read of the log is on its way for messages the follower passed by.
     pub(crate) catching_up: bool,
+    /// In a cluster: when each client here joined (Unix milliseconds), so that news of a
+    /// join elsewhere older than it does not close it.
+    pub(crate) joined_at: std::collections::HashMap<String, u64>,
     /// The allowance of edits made at revisions older than the history in memory.
     pub(crate) old_edits: crate::limits::OldEdits,
 }
@@ -151,6 +154,7 @@ impl App {
             position: stored.position,
             appending: Arc::default(),
             catching_up: false,
+            joined_at: std::collections::HashMap::new(),
             old_edits: crate::limits::OldEdits::new(),
         })
     }

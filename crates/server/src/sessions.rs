@@ -107,12 +107,12 @@ impl App {
                 };
                 match resumed {
                     Some(Resumed::Reply(mut reply)) => {
-                        self.add_remote_users(doc, client, &mut reply);
+                        self.add_remote_users(slot, client, &mut reply);
                         self.dispatch_frame(slot, client, reply, Some(permit));
                         Ok(None)
                     }
                     Some(Resumed::FromStore { mut reply, since, until, continued_after, tail }) => {
-                        self.add_remote_users(doc, client, &mut reply);
+                        self.add_remote_users(slot, client, &mut reply);
                         // Everything for the client waits behind the catch-up, which the
                         // session streams itself, `resumed` first.
                         handle.hold();
@@ -136,7 +136,7 @@ impl App {
                     }
                     None => {
                         let mut reply = slot.room.join(client, seat, now)?;
-                        self.add_remote_users(doc, client, &mut reply);
+                        self.add_remote_users(slot, client, &mut reply);
                         self.dispatch_frame(slot, client, reply, Some(permit));
                         Ok(None)
                     }
@@ -152,14 +152,19 @@ impl App {
 
     /// In a cluster: adds the users of other nodes to a welcome or `resumed` of `client`,
     /// which is here now (whatever another node said of it before).
-    fn add_remote_users(&self, doc: &str, client: &str, reply: &mut Reply) {
+    fn add_remote_users(&self, slot: &mut Slot, client: &str, reply: &mut Reply) {
         let Some(cluster) = &self.cluster else { return };
+        let doc = slot.room.id().to_owned();
+        let doc = doc.as_str();
         cluster.forget_remote(doc, client);
         let user = reply.to_others.iter().find_map(|message| match message {
             ServerMessage::Presence(user) if user.client_id == client => Some(user.clone()),
             _ => None,
         });
-        cluster.joined(doc, client, user);
+        let at = crate::auth::unix_now_ms();
+        slot.joined_at.retain(|member, _| slot.room.connection(member).is_some());
+        slot.joined_at.insert(client.to_owned(), at);
+        cluster.joined(doc, client, user, at);
         let remote = cluster.remote_users(doc);
         if let Some(ServerMessage::Welcome { users, .. } | ServerMessage::Resumed { users, .. }) =
             reply.to_sender.first_mut()

@@ -202,6 +202,17 @@ impl Room {
             Some(first) => crate::catch_up(&first.author, &logged, false),
             None => Vec::new(),
         };
+        // Remembered, so that the author resending it (a client that moved here) is not
+        // acknowledged twice.
+        let acked = to_sender.iter().rev().find_map(|message| match message {
+            ServerMessage::Ack { id, .. } => id.clone(),
+            _ => None,
+        });
+        if let (Some(first), Some(acked)) = (logged.first(), acked)
+            && let Some(member) = self.members.get_mut(&first.author)
+        {
+            member.acked_from_log = Some(acked);
+        }
         Ok(Reply { to_sender, to_others, ..Reply::default() })
     }
 

@@ -32,13 +32,16 @@ impl Seat {
 }
 
 /// A client in the room.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Member {
     pub(super) connection: u64,
     pub(super) read_only: bool,
     /// The session resumed with `since`: the client continues its request ids, so a request
     /// repeating its last one is a resend, acknowledged again and not applied twice.
     pub(super) resumed: bool,
+    /// The last request of its that changes sequenced elsewhere acknowledged to it (see
+    /// [`Room::apply_remote`]): a resend of it then needs no second ack.
+    pub(super) acked_from_log: Option<crate::RequestId>,
 }
 
 impl Room {
@@ -144,7 +147,12 @@ impl Room {
         if self.members.contains_key(client) {
             return Err(Error::Taken { client: client.to_owned() });
         }
-        let member = Member { connection: seat.connection, read_only: seat.read_only, resumed };
+        let member = Member {
+            connection: seat.connection,
+            read_only: seat.read_only,
+            resumed,
+            acked_from_log: None,
+        };
         self.members.insert(client.to_owned(), member);
         self.presence.join(&self.id, client, now);
         let idle_after = self.presence.idle_after();

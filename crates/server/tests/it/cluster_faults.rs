@@ -19,7 +19,7 @@ use crate::{
 
 /// What the proxy does with the link between a node and NATS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Link {
+pub(crate) enum Link {
     Up,
     /// NATS's answers wait in the proxy (the node's messages still reach NATS).
     Held,
@@ -28,13 +28,13 @@ enum Link {
 }
 
 /// A TCP proxy between a node and a NATS server.
-struct Proxy {
+pub(crate) struct Proxy {
     port: u16,
     link: watch::Sender<Link>,
 }
 
 impl Proxy {
-    async fn start(to: u16) -> Proxy {
+    pub(crate) async fn start(to: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let port = listener.local_addr().expect("an address").port();
         let (link, watching) = watch::channel(Link::Up);
@@ -53,11 +53,11 @@ impl Proxy {
         Proxy { port, link }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    fn set(&self, link: Link) {
+    pub(crate) fn set(&self, link: Link) {
         self.link.send_replace(link);
     }
 }
@@ -101,7 +101,9 @@ async fn forward(
 }
 
 /// Waits until `check` holds, asking again every 50 ms.
-async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) {
+pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(
+    mut check: impl FnMut() -> F,
+) {
     within(async {
         while !check().await {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -110,7 +112,7 @@ async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut
     .await;
 }
 
-async fn metric(node: &TestServer, name: &str) -> u64 {
+pub(crate) async fn metric(node: &TestServer, name: &str) -> u64 {
     let (_, page) = node.get("/metrics").await;
     counter(&page, name)
 }
@@ -275,4 +277,127 @@ async fn presence_lost_while_a_node_was_cut_off_is_set_right_after() {
     })
     .await;
     staying.abort();
+}
+
+/// The revision a node's `/status` shows for its first document.
+async fn status_revision(node: &TestServer) -> u64 {
+    let (_, status) = node.get("/status").await;
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    status["documents"][0]["revision"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_resent_on_another_node_while_the_first_still_appends_it_is_applied_once() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&proxy.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("dup").await;
+    // A is cut off while it appends Ada's change; Ada gives up on A and resends it on B.
+    proxy.set(Link::Cut);
+    ada.act(|c| c.insert(0, "hello").expect("fits")).await;
+    eventually(|| async { metric(&a, "tandem_cluster_append_failures_total").await > 0 }).await;
+    let mut moved = Client::resume(b.addr(), ada.thin.clone(), "").await;
+    moved.sync().await;
+    // A's link comes back: it finds the change in the log, made through B, and does not make
+    // it again. (A ping from its old connection is answered once that change is dealt with.)
+    proxy.set(Link::Up);
+    moved.act(|c| c.insert(5, "!").expect("fits")).await;
+    moved.sync().await;
+    ada.send_text(r#"{"type":"ping","id":"after"}"#).await;
+    ada.until_raw(|m| matches!(m, ServerMessage::Pong { .. })).await;
+    eventually(|| async { status_revision(&a).await >= 2 }).await;
+    assert_eq!(b.document("dup").await, ("hello!".to_owned(), 2));
+    assert_eq!(a.document("dup").await, ("hello!".to_owned(), 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_resent_to_a_node_that_then_reads_it_from_the_log_is_acked_once() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&nats.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&proxy.url(), "b", 1)).await;
+    let _watcher = b.connect("twice").await;
+    let mut ada = a.connect("twice").await;
+    // B hears nothing from NATS for now. A stores Ada's change; Ada's link to A drops before
+    // she reads the ack, and she resumes on B, which has not seen the change, and resends it.
+    proxy.set(Link::Held);
+    ada.act(|c| c.insert(0, "hello").expect("fits")).await;
+    let unacked = ada.thin.clone();
+    ada.sync().await;
+    drop(ada);
+    let mut moved = Client::resume(b.addr(), unacked, "").await;
+    proxy.set(Link::Up);
+    // One ack for it, then the next change's: none twice.
+    let mut first_acks = 0;
+    loop {
+        match moved.recv().await {
+            ServerMessage::Ack { id: Some(id), .. } if id == 1.into() => {
+                first_acks += 1;
+                if first_acks == 1 {
+                    let next = r#"{"type":"insert","id":2,"revision":1,"index":5,"text":"!"}"#;
+                    moved.send_text(next).await;
+                }
+            }
+            ServerMessage::Ack { .. } => break,
+            ServerMessage::Error { .. } => panic!("refused"),
+            _ => {}
+        }
+    }
+    assert_eq!(first_acks, 1, "acknowledged twice");
+    assert_eq!(b.document("twice").await, ("hello!".to_owned(), 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn news_of_a_join_delayed_by_a_cut_does_not_close_the_clients_newer_connection() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&nats.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&proxy.url(), "b", 1)).await;
+    let mut watcher = a.connect("late").await;
+    let _on_b = b.connect("late").await;
+    // B is cut off: the news that a client joined there waits in B's NATS client.
+    proxy.set(Link::Cut);
+    let gave_up = b.connect("late").await;
+    let id = gave_up.id();
+    drop(gave_up);
+    // The client goes to A with the same id, and B's link comes back.
+    let mut live = Client::connect(a.addr(), &format!("/ws/late?client={id}")).await;
+    proxy.set(Link::Up);
+    // A joiner on B after the link is back is announced after that old news.
+    let after = b.connect("late").await;
+    let after_id = after.id();
+    watcher.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == after_id)).await;
+    // The client's connection to A is still there, and answers.
+    live.send_text(r#"{"type":"ping","id":5}"#).await;
+    live.until_raw(|m| matches!(m, ServerMessage::Pong { .. })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_lost_in_a_short_cut_is_set_right_by_the_next_roster() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    // A grace long enough that only the roster can take the user away.
+    let patient = |config: &mut tandem_server::Config| {
+        node_config(&proxy.url(), "a", 1)(config);
+        if let tandem_server::Storage::Cluster(cluster) = &mut config.storage {
+            cluster.node_grace = Duration::from_secs(600);
+        }
+    };
+    let a = TestServer::start_with(patient).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("short").await;
+    let bob = b.connect("short").await;
+    let bob_id = bob.id();
+    ada.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == bob_id)).await;
+    proxy.set(Link::Cut);
+    drop(bob);
+    eventually(|| async {
+        let (_, status) = b.get("/status").await;
+        let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+        status["connections"] == 0
+    })
+    .await;
+    proxy.set(Link::Up);
+    ada.until(|m| matches!(m, ServerMessage::Leave { client_id } if *client_id == bob_id)).await;
 }

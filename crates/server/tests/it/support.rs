@@ -244,6 +244,19 @@ impl Client {
     }
 
     /// Pumps until a message matches `wanted`, and returns it.
+    /// Receives until a message is `wanted`, without feeding the thin client.
+    pub(crate) async fn until_raw(
+        &mut self,
+        wanted: impl Fn(&ServerMessage) -> bool,
+    ) -> ServerMessage {
+        loop {
+            let message = self.recv().await;
+            if wanted(&message) {
+                return message;
+            }
+        }
+    }
+
     pub(crate) async fn until(&mut self, wanted: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
         loop {
             let message = self.pump().await;
