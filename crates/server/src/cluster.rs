@@ -243,7 +243,9 @@ impl App {
         let own = Own { message_id: &message_id, client, request: request.as_ref() };
         let (mut attempts, mut failures) = (0, 0);
         while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES {
-            let next = self.with_loaded(doc, |slot| match plan(slot, past) {
+            // Only on the room this lock is of: one evicted and loaded again meanwhile is not
+            // this change's any more.
+            let next = self.with_same(doc, &appending, |slot| match plan(slot, past) {
                 Planned::Reply(reply) if reply.needs_past.is_some() => {
                     Next::Past(reply.needs_past.unwrap_or_default())
                 }
@@ -318,7 +320,7 @@ impl App {
             match seq {
                 Some(seq) => {
                     self.metrics.appended();
-                    self.with_loaded(doc, |slot| match slot.room.commit_plan(plan, self.now()) {
+                    self.with_same(doc, &appending, |slot| match slot.room.commit_plan(plan, self.now()) {
                         Ok(reply) => {
                             slot.position = seq;
                             self.dispatch_frame(slot, client, reply, permit.take());
@@ -474,6 +476,18 @@ impl App {
         }
     }
 
+    /// Runs `f` on the room of `doc` if it is still the one `appending` is the append lock of
+    /// (not one loaded again after an eviction).
+    fn with_same<T>(
+        &self,
+        doc: &str,
+        appending: &Arc<tokio::sync::Mutex<()>>,
+        f: impl FnOnce(&mut Slot) -> T,
+    ) -> Option<T> {
+        self.with_loaded(doc, |slot| Arc::ptr_eq(&slot.appending, appending).then(|| f(slot)))
+            .flatten()
+    }
+
     /// Reads what `doc`'s log has that this node lacks, in a task of its own, once this
     /// node's append to it (if any) is done; one such read waits at a time.
     fn catch_up_later(self: &Arc<Self>, doc: &str) {
@@ -488,10 +502,15 @@ impl App {
             };
             let _turn = appending.lock().await;
             // Cleared before the read: a message passed by from now on asks for another.
-            app.with_loaded(&doc, |slot| slot.catching_up = false);
+            if app.with_same(&doc, &appending, |slot| slot.catching_up = false).is_none() {
+                return;
+            }
             if let Err(error) = app.catch_up_log(&doc, None).await {
                 let error = tandem_store::Error::source_chain(&error);
-                tracing::warn!(%doc, %error, "reading the document's log failed");
+                tracing::warn!(%doc, %error, "reading the document's log failed; again in a second");
+                drop(_turn);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                app.catch_up_later(&doc);
             }
         });
     }
