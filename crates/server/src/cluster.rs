@@ -188,6 +188,17 @@ impl Own<'_> {
     }
 }
 
+/// How a change was stored, when it was.
+pub(crate) enum Stored {
+    /// Committed here (appended first, unless it had nothing to append), or answered by the
+    /// room without it (a refusal): its author had the reply as the room made it.
+    Committed,
+    /// Found in the log (an earlier try of it was stored after all; or the client resent it
+    /// through another node): applied from there, its last revision this. Its author had
+    /// acks, as for any change of its own read from the log, and nothing else.
+    FromLog { revision: u64 },
+}
+
 enum Next {
     /// Answered: nothing more to do.
     Done,
@@ -216,8 +227,8 @@ impl App {
     /// Plans `plan` against the room of `doc`, appends it to the document's log, and commits
     /// it, planning again while other nodes' changes come first; the reply goes out through
     /// the outbox as any other. `plan` is asked with what the store said of an old revision
-    /// when the room asked for that. False if the change was not stored: the client was
-    /// refused (or the document is gone).
+    /// when the room asked for that. `None` if the change was not stored: the client was
+    /// refused, or the document is gone.
     pub(crate) async fn append_change(
         self: &Arc<Self>,
         doc: &str,
@@ -225,10 +236,8 @@ impl App {
         request: Option<RequestId>,
         mut permit: Option<Permit>,
         mut plan: impl FnMut(&mut Slot, Option<Past>) -> Planned,
-    ) -> bool {
-        let Some(appending) = self.with_loaded(doc, |slot| Arc::clone(&slot.appending)) else {
-            return false;
-        };
+    ) -> Option<Stored> {
+        let appending = self.with_loaded(doc, |slot| Arc::clone(&slot.appending))?;
         // One change of this node's at a time per document, and no following meanwhile.
         let _turn = appending.lock().await;
         let cluster = self.cluster();
@@ -266,8 +275,8 @@ impl App {
                 Planned::Plan(plan) => Next::Append(plan, slot.position),
             });
             let (plan, position) = match next {
-                None => return false,
-                Some(Next::Done) => return true,
+                None => return None,
+                Some(Next::Done) => return Some(Stored::Committed),
                 Some(Next::Past(revision)) => {
                     let (store, id) = (Arc::clone(&self.store), doc.to_owned());
                     let read = move || history::next_seq(&*store, &id, revision);
@@ -283,7 +292,7 @@ impl App {
                                 ErrorCode::StaleRevision,
                                 message,
                             );
-                            return false;
+                            return None;
                         }
                     }
                     continue;
@@ -331,15 +340,15 @@ impl App {
                             self.evict(slot, "the document is being reloaded");
                         }
                     });
-                    return true;
+                    return Some(Stored::Committed);
                 }
                 None => {
                     // Others came first (or the store hiccuped, or an earlier try was stored):
                     // take in what is there; if this change is among it, its author has had
                     // its ack from there; else plan again.
                     match self.catch_up_log(doc, Some(&own)).await {
-                        Ok(true) => return true,
-                        Ok(false) => {}
+                        Ok(Some(revision)) => return Some(Stored::FromLog { revision }),
+                        Ok(None) => {}
                         Err(error) => {
                             let error = tandem_store::Error::source_chain(&error);
                             tracing::warn!(%client, %doc, %error, "reading the document's log failed");
@@ -353,7 +362,7 @@ impl App {
         }
         let message = "the change could not be stored now; nothing changed; send it again";
         self.refuse(doc, client, request, permit, ErrorCode::Unavailable, message);
-        false
+        None
     }
 
     /// Answers `client` with an `error` for its request `id`.
@@ -372,18 +381,20 @@ impl App {
     }
 
     /// Applies what the document's log has after this node's position (the caller holds the
-    /// document's appending lock).
-    /// Whether one of them was the message `ours` names.
+    /// document's appending lock); if one of them was the change `own` names, the last
+    /// revision it made.
     async fn catch_up_log(
         self: &Arc<Self>,
         doc: &str,
         own: Option<&Own<'_>>,
-    ) -> Result<bool, tandem_store::Error> {
-        let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(false) };
+    ) -> Result<Option<u64>, tandem_store::Error> {
+        let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(None) };
         let entries = self.cluster().store.tail(doc, position).await?;
-        let mut found = false;
+        let mut found = None;
         for entry in entries {
-            found |= own.is_some_and(|own| own.is(&entry));
+            if own.is_some_and(|own| own.is(&entry)) {
+                found = entry.records.last().map(|record| record.revision);
+            }
             self.apply_entry(doc, entry.seq, &entry.records);
         }
         Ok(found)

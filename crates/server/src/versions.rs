@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use tandem_protocol::{RequestId, ServerMessage};
+use tandem_protocol::{Reply, RequestId, ServerMessage};
 use tandem_store::records::{Encoded, VERSION, VersionRecord};
 
-use crate::{App, auth, history, rooms::LoadError};
+use crate::{App, auth, cluster::Stored, history, rooms::LoadError};
 
 /// The most named versions one document keeps; saving one more is refused.
 pub const MAX_VERSIONS: usize = 1_000;
@@ -173,6 +173,9 @@ impl App {
             Asker::Http => None,
         };
         let client = asker.client();
+        // In a cluster, the restore's revision if it was found in the log rather than
+        // committed here: its asker heard it as an ordinary change, and is owed `restored`.
+        let mut from_log = None;
         if self.cluster.is_some() {
             // Appended to the shared log before it is committed, as any change there.
             self.with_room(doc, |_| ()).await?;
@@ -184,12 +187,20 @@ impl App {
                     &text,
                 ))
             };
-            if !self.append_change(doc, client, id.clone(), None, plan).await {
-                return Err(VersionError::NotStored);
+            match self.append_change(doc, client, id.clone(), None, plan).await {
+                None => return Err(VersionError::NotStored),
+                Some(Stored::Committed) => {}
+                Some(Stored::FromLog { revision }) => from_log = Some(revision),
             }
         }
         let (revision, item) = self
             .with_room(doc, |slot| {
+                if let Some(revision) = from_log {
+                    let label = label.to_owned();
+                    let restored = ServerMessage::Restored { id: id.clone(), label, revision };
+                    self.dispatch(slot, client, Reply::to_sender(restored));
+                    return (revision, slot.last_item);
+                }
                 if self.cluster.is_none() {
                     let reply =
                         slot.room.restore_text(client, id.clone(), label, &text, self.now());

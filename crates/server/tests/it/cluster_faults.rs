@@ -2,7 +2,7 @@
 //! cuts the link), and under clients that do unusual things: a request id used twice, a client
 //! that moves to another node while its old connection lives on, two nodes saving one label.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use tandem_protocol::{ClientMessage, ServerMessage};
@@ -25,29 +25,32 @@ pub(crate) enum Link {
     Held,
     /// Every connection is cut, and new ones are refused.
     Cut,
+    /// Up until the node publishes to a document's log, then held.
+    HeldFromAppend,
 }
 
 /// A TCP proxy between a node and a NATS server.
 pub(crate) struct Proxy {
     port: u16,
-    link: watch::Sender<Link>,
+    link: Arc<watch::Sender<Link>>,
 }
 
 impl Proxy {
     pub(crate) async fn start(to: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let port = listener.local_addr().expect("an address").port();
-        let (link, watching) = watch::channel(Link::Up);
+        let link = Arc::new(watch::Sender::new(Link::Up));
+        let setter = Arc::clone(&link);
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                if *watching.borrow() == Link::Cut {
+                if *setter.borrow() == Link::Cut {
                     continue;
                 }
                 let Ok(outbound) = TcpStream::connect(("127.0.0.1", to)).await else { continue };
                 let (from_node, to_node) = inbound.into_split();
                 let (from_nats, to_nats) = outbound.into_split();
-                tokio::spawn(forward(from_node, to_nats, watching.clone(), false));
-                tokio::spawn(forward(from_nats, to_node, watching.clone(), true));
+                tokio::spawn(forward(from_node, to_nats, Arc::clone(&setter), false));
+                tokio::spawn(forward(from_nats, to_node, Arc::clone(&setter), true));
             }
         });
         Proxy { port, link }
@@ -62,22 +65,27 @@ impl Proxy {
     }
 }
 
-/// Copies `from` to `to` until either ends or the link is cut; with `holdable`, what comes
-/// while the link is held waits until it is up again.
+/// Copies `from` to `to` until either ends or the link is cut; with `holdable` (NATS's side),
+/// what comes while the link is held waits until it is up again; else (the node's side) a
+/// publish to a document's log holds the link if it is armed for that.
 async fn forward(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut link: watch::Receiver<Link>,
+    setter: Arc<watch::Sender<Link>>,
     holdable: bool,
 ) {
+    const APPEND: &[u8] = b"PUB tandem.doc.";
+    let mut link = setter.subscribe();
     let mut pending = Vec::new();
     let mut buffer = vec![0u8; 64 << 10];
+    // The end of what went before, for a publish line cut in two reads.
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         let state = *link.borrow_and_update();
         if state == Link::Cut {
             return;
         }
-        if state == Link::Up && !pending.is_empty() {
+        if state != Link::Held && !pending.is_empty() {
             if to.write_all(&pending).await.is_err() {
                 return;
             }
@@ -90,6 +98,13 @@ async fn forward(
                     pending.extend_from_slice(&buffer[..n]);
                 }
                 Ok(n) => {
+                    if !holdable && *link.borrow() == Link::HeldFromAppend {
+                        tail.extend_from_slice(&buffer[..n]);
+                        if tail.windows(APPEND.len()).any(|window| window == APPEND) {
+                            setter.send_replace(Link::Held);
+                        }
+                        tail.drain(..tail.len().saturating_sub(APPEND.len()));
+                    }
                     if to.write_all(&buffer[..n]).await.is_err() {
                         return;
                     }
@@ -175,6 +190,35 @@ async fn a_change_stored_whose_answer_was_lost_is_applied_once() {
     assert_eq!(bob.thin.text(), "AB");
     assert_eq!(a.document("lost").await, ("AB".to_owned(), 2));
     assert_eq!(b.document("lost").await, ("AB".to_owned(), 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_stored_whose_answer_was_lost_is_applied_once_and_reported_restored() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&proxy.url(), "a", 1)).await;
+    let mut ada = a.connect("undo").await;
+    ada.act(|c| c.insert(0, "first").expect("fits")).await;
+    ada.sync().await;
+    let save = ClientMessage::SaveVersion { id: Some(1.into()), label: "v1".into() };
+    ada.send(&save).await;
+    ada.until(|m| matches!(m, ServerMessage::Version { .. })).await;
+    ada.act(|c| c.insert(5, " and more").expect("fits")).await;
+    ada.sync().await;
+    // NATS stores the restore, but node A does not hear so before its publish times out (its
+    // reads of the version and its text go through first).
+    proxy.set(Link::HeldFromAppend);
+    ada.send(&ClientMessage::RestoreVersion { id: Some(2.into()), label: "v1".into() }).await;
+    eventually(|| async { metric(&a, "tandem_cluster_append_failures_total").await > 0 }).await;
+    proxy.set(Link::Up);
+    // Found in the log: the asker hears the change, once, and then that it was restored.
+    let done = ada.until(|m| matches!(m, ServerMessage::Restored { .. })).await;
+    let ServerMessage::Restored { id, label, revision } = done else { unreachable!() };
+    assert_eq!((id, label.as_str(), revision), (Some(2.into()), "v1", 3));
+    assert_eq!((ada.thin.text(), ada.thin.revision()), ("first".into(), 3));
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    assert_eq!(b.document("undo").await, ("first".to_owned(), 3));
+    assert_eq!(a.document("undo").await, ("first".to_owned(), 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

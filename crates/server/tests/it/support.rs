@@ -243,7 +243,6 @@ impl Client {
         }
     }
 
-    /// Pumps until a message matches `wanted`, and returns it.
     /// Receives until a message is `wanted`, without feeding the thin client.
     pub(crate) async fn until_raw(
         &mut self,
@@ -257,6 +256,7 @@ impl Client {
         }
     }
 
+    /// Pumps until a message matches `wanted`, and returns it.
     pub(crate) async fn until(&mut self, wanted: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
         loop {
             let message = self.pump().await;
