@@ -9,14 +9,20 @@
 //! - Following: one ordered consumer per node delivers every document's new messages; a node
 //!   applies those of the documents it has loaded, as changes from another client.
 //! - Presence crosses nodes on plain NATS subjects (not stored): joins, moves and leaves of
-//!   each node's clients, and a heartbeat per node; the users of a node not heard from for
-//!   the heartbeat timeout plus a grace period are taken as gone.
+//!   each node's clients, and a heartbeat per node with its roster (in parts, `roster.rs`);
+//!   the users of a node not heard from for the heartbeat timeout plus a grace period are
+//!   taken as gone. What a node has to say waits in a bounded queue, in order; when NATS is
+//!   away long enough to fill it, the rest is dropped, and once the queue is through, the
+//!   node sends its users' presence again (and its rosters tell who left meanwhile).
 //!
 //! The single-node mode (redb) does none of this.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -28,9 +34,16 @@ use tandem_store::{
     nats::{AppendError, NatsConfig},
     records::ChangeRecord,
 };
-use tokio::{sync::watch, time::Instant};
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
 
-use crate::{App, auth, history, outbox::Permit, records, rooms::Slot};
+use crate::{App, auth, history, metrics::Metrics, outbox::Permit, records, rooms::Slot};
+
+pub(crate) mod roster;
+
+use roster::{Assembly, Part, Roster};
 
 /// How many times a change is planned again after other nodes' changes came first.
 const MAX_ATTEMPTS: usize = 32;
@@ -39,6 +52,9 @@ const MAX_ATTEMPTS: usize = 32;
 /// electing a leader) before the client is told to send its change again later; with the
 /// pauses between them, about twenty seconds.
 const MAX_FAILURES: u32 = 24;
+
+/// How many presence signals may wait to be published (while NATS is slow or away).
+const QUEUED_SIGNALS: usize = 4_096;
 
 /// Cluster settings.
 #[derive(Clone, Debug)]
@@ -59,7 +75,18 @@ pub(crate) struct Cluster {
     remote: Mutex<HashMap<String, RemoteUsers>>,
     /// When each other node was last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
+    /// The other nodes' heartbeats whose rosters are coming in parts.
+    rosters: Mutex<Assembly>,
+    /// What this node has to say, in order, for the publisher; taken away at shutdown, so that
+    /// the publisher sends what is left and ends.
+    outgoing: Mutex<Option<mpsc::Sender<Signal>>>,
+    /// Whether a signal was dropped since the publisher last sent everyone's presence.
+    dropped: AtomicBool,
+    metrics: Arc<Metrics>,
 }
+
+/// The queue of signals a node's publisher sends (see [`Cluster::new`]).
+pub(crate) type Signals = mpsc::Receiver<Signal>;
 
 /// The users of other nodes in one document: client id -> (node, presence, when heard).
 type RemoteUsers = BTreeMap<String, (String, UserView, Instant)>;
@@ -67,7 +94,7 @@ type RemoteUsers = BTreeMap<String, (String, UserView, Instant)>;
 /// What travels on the presence subjects.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Signal {
+pub(crate) enum Signal {
     /// A presence or leave message of a client of `node`.
     Presence { node: String, doc: String, message: ServerMessage },
     /// `node` has loaded `doc` and asks the others for their users there.
@@ -75,13 +102,9 @@ enum Signal {
     /// `client` has just connected to `doc` on `node`: a connection it still has elsewhere is
     /// one it left behind (a broken link not yet noticed), closed there.
     Joined { node: String, doc: String, client: String, user: Option<UserView>, at: u64 },
-    /// `node` is alive, with its clients in each document it has clients in: what the others
-    /// check their view of its users against, in case a presence message was lost.
-    Alive {
-        node: String,
-        #[serde(default)]
-        roster: BTreeMap<String, Vec<String>>,
-    },
+    /// `node` is alive, with (a part of) its clients in each document it has clients in: what
+    /// the others check their view of its users against, in case a presence message was lost.
+    Alive { node: String, part: Part },
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,14 +112,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Cluster {
-    pub(crate) fn new(store: NatsStore, config: &ClusterConfig) -> Cluster {
-        Cluster {
+    /// The node's view of the cluster, and the queue its publisher is to send
+    /// ([`App::spawn_cluster`]).
+    pub(crate) fn new(
+        store: NatsStore,
+        config: &ClusterConfig,
+        metrics: Arc<Metrics>,
+    ) -> (Cluster, Signals) {
+        let (outgoing, signals) = mpsc::channel(QUEUED_SIGNALS);
+        let cluster = Cluster {
             store,
             node: config.node.clone(),
             grace: config.node_grace,
             remote: Mutex::default(),
             nodes: Mutex::default(),
-        }
+            rosters: Mutex::default(),
+            outgoing: Mutex::new(Some(outgoing)),
+            dropped: AtomicBool::new(false),
+            metrics,
+        };
+        (cluster, signals)
     }
 
     /// The users of other nodes in `doc`.
@@ -108,22 +143,14 @@ impl Cluster {
     }
 
     /// Tells the other nodes that `client` has just connected to `doc` here.
-    pub(crate) fn joined(
-        self: &Arc<Self>,
-        doc: &str,
-        client: &str,
-        user: Option<UserView>,
-        at: u64,
-    ) {
-        let signal = Signal::Joined {
+    pub(crate) fn joined(&self, doc: &str, client: &str, user: Option<UserView>, at: u64) {
+        self.signal(Signal::Joined {
             node: self.node.clone(),
             doc: doc.to_owned(),
             client: client.to_owned(),
             user,
             at,
-        };
-        let cluster = Arc::clone(self);
-        tokio::spawn(async move { cluster.signal(&signal).await });
+        });
     }
 
     /// Forgets what other nodes said of `client` in `doc`: it is connected here now.
@@ -149,7 +176,25 @@ impl Cluster {
         nodes
     }
 
-    async fn signal(&self, signal: &Signal) {
+    /// Queues `signal` for the publisher; dropped (and counted) if the queue is full.
+    fn signal(&self, signal: Signal) {
+        let outgoing = lock(&self.outgoing);
+        let Some(outgoing) = outgoing.as_ref() else { return };
+        if let Err(mpsc::error::TrySendError::Full(_)) = outgoing.try_send(signal) {
+            self.dropped.store(true, Ordering::Relaxed);
+            let dropped = self.metrics.presence_dropped();
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "presence for the cluster dropped: NATS is slow or away");
+            }
+        }
+    }
+
+    /// Ends the queue: the publisher sends what is in it, and ends.
+    pub(crate) fn close(&self) {
+        lock(&self.outgoing).take();
+    }
+
+    async fn publish(&self, signal: &Signal) {
         let subject = match signal {
             Signal::Alive { .. } => "tandem.nodes".to_owned(),
             Signal::Presence { doc, .. }
@@ -210,18 +255,60 @@ enum Next {
 
 impl App {
     fn cluster(&self) -> &Cluster {
-        self.cluster.as_deref().expect("cluster mode")
+        self.cluster_arc()
     }
 
-    /// Starts the node's cluster tasks: following the log, and presence.
+    fn cluster_arc(&self) -> &Arc<Cluster> {
+        self.cluster.as_ref().expect("cluster mode")
+    }
+
+    /// Starts the node's cluster tasks: following the log, and presence; and the publisher
+    /// of `signals`, returned apart: it ends once [`Cluster::close`] ends its queue.
     pub(crate) fn spawn_cluster(
         self: &Arc<Self>,
         stop: watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
+        signals: Signals,
+    ) -> (Vec<tokio::task::JoinHandle<()>>, tokio::task::JoinHandle<()>) {
+        let tasks = vec![
             tokio::spawn(Arc::clone(self).follow(stop.clone())),
             tokio::spawn(Arc::clone(self).presence(stop)),
-        ]
+        ];
+        (tasks, tokio::spawn(Arc::clone(self).publish_all(signals)))
+    }
+
+    /// Publishes what this node has to say, in order, until the queue ends; once it is through
+    /// after some was dropped, the presence of every user here again.
+    async fn publish_all(self: Arc<Self>, mut signals: Signals) {
+        let cluster = self.cluster();
+        while let Some(signal) = signals.recv().await {
+            cluster.publish(&signal).await;
+            if signals.is_empty() && cluster.dropped.swap(false, Ordering::Relaxed) {
+                let docs: Vec<String> =
+                    self.rooms.iter().map(|entry| entry.key().clone()).collect();
+                for doc in docs {
+                    for signal in self.presence_here(&doc) {
+                        cluster.publish(&signal).await;
+                    }
+                }
+            }
+        }
+        if let Err(error) = cluster.store.client().flush().await {
+            tracing::debug!(%error, "flushing presence to the cluster failed");
+        }
+    }
+
+    /// The presence of this node's users of `doc`, as signals.
+    fn presence_here(&self, doc: &str) -> Vec<Signal> {
+        let cluster = self.cluster();
+        let users = self.with_loaded(doc, |slot| slot.room.users(self.now())).unwrap_or_default();
+        users
+            .into_iter()
+            .map(|user| Signal::Presence {
+                node: cluster.node.clone(),
+                doc: doc.to_owned(),
+                message: ServerMessage::Presence(user),
+            })
+            .collect()
     }
 
     /// Plans `plan` against the room of `doc`, appends it to the document's log, and commits
@@ -552,21 +639,15 @@ impl App {
                 message: message.clone(),
             })
             .collect();
-        if signals.is_empty() {
-            return;
+        for signal in signals {
+            cluster.signal(signal);
         }
-        tokio::spawn(async move {
-            for signal in &signals {
-                cluster.signal(signal).await;
-            }
-        });
     }
 
     /// Asks the other nodes for their users in `doc`, just loaded here.
-    pub(crate) fn hello(self: &Arc<Self>, doc: &str) {
-        let Some(cluster) = self.cluster.clone() else { return };
-        let signal = Signal::Hello { node: cluster.node.clone(), doc: doc.to_owned() };
-        tokio::spawn(async move { cluster.signal(&signal).await });
+    pub(crate) fn hello(&self, doc: &str) {
+        let Some(cluster) = &self.cluster else { return };
+        cluster.signal(Signal::Hello { node: cluster.node.clone(), doc: doc.to_owned() });
     }
 
     /// Presence across nodes: sends this node's heartbeat, takes in the others' presence and
@@ -588,6 +669,7 @@ impl App {
         };
         let interval = self.config.transport.heartbeat_interval;
         let mut heartbeat = tokio::time::interval(interval);
+        let mut beat = 0;
         let mut sweep = tokio::time::interval(Duration::from_secs(1).min(interval));
         let stopped = async move {
             let _ = stop.wait_for(|stop| *stop).await;
@@ -596,42 +678,38 @@ impl App {
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    let alive = Signal::Alive { node: cluster.node.clone(), roster: self.roster() };
-                    cluster.signal(&alive).await;
+                    beat += 1;
+                    for part in roster::split(self.roster(), beat, roster::PART_BYTES) {
+                        cluster.signal(Signal::Alive { node: cluster.node.clone(), part });
+                    }
                 }
                 _ = sweep.tick() => self.forget_silent_nodes(),
-                Some(message) = presence.next() => self.take_signal(&message.payload).await,
-                Some(message) = nodes.next() => self.take_signal(&message.payload).await,
+                Some(message) = presence.next() => self.take_signal(&message.payload),
+                Some(message) = nodes.next() => self.take_signal(&message.payload),
                 () = &mut stopped => return,
             }
         }
     }
 
-    async fn take_signal(self: &Arc<Self>, payload: &[u8]) {
+    fn take_signal(self: &Arc<Self>, payload: &[u8]) {
         let cluster = self.cluster();
         let Ok(signal) = serde_json::from_slice::<Signal>(payload) else { return };
         match signal {
-            Signal::Alive { node, roster } => {
+            Signal::Alive { node, part } => {
                 if node != cluster.node {
                     lock(&cluster.nodes).insert(node.clone(), Instant::now());
-                    self.reconcile(&node, &roster);
+                    let roster = lock(&cluster.rosters).take(&node, part);
+                    if let Some(roster) = roster {
+                        self.reconcile(&node, &roster);
+                    }
                 }
             }
             Signal::Hello { node, doc } => {
                 if node == cluster.node {
                     return;
                 }
-                let users =
-                    self.with_loaded(&doc, |slot| slot.room.users(self.now())).unwrap_or_default();
-                for user in users {
-                    let message = ServerMessage::Presence(user);
-                    cluster
-                        .signal(&Signal::Presence {
-                            node: cluster.node.clone(),
-                            doc: doc.clone(),
-                            message,
-                        })
-                        .await;
+                for signal in self.presence_here(&doc) {
+                    cluster.signal(signal);
                 }
             }
             Signal::Presence { node, doc, message } => {
@@ -710,7 +788,7 @@ impl App {
     }
 
     /// This node's clients, per loaded document that has any.
-    fn roster(&self) -> BTreeMap<String, Vec<String>> {
+    fn roster(&self) -> Roster {
         let now = self.now();
         let docs: Vec<String> = self.rooms.iter().map(|entry| entry.key().clone()).collect();
         docs.into_iter()
@@ -729,7 +807,7 @@ impl App {
     /// lists (and that was not heard from since its last heartbeat) left unheard, and is
     /// taken away; a document where it lists users not seen here is asked for them again
     /// (`Hello`), as after a spell when this node heard nothing.
-    fn reconcile(self: &Arc<Self>, node: &str, roster: &BTreeMap<String, Vec<String>>) {
+    fn reconcile(self: &Arc<Self>, node: &str, roster: &Roster) {
         let cluster = self.cluster();
         // A presence heard since the roster was sent may be newer than it.
         let settled = self.config.transport.heartbeat_interval;
@@ -796,6 +874,7 @@ impl App {
                 .collect::<Vec<_>>();
             for node in &silent {
                 nodes.remove(node);
+                lock(&cluster.rosters).forget(node);
             }
             silent
         };

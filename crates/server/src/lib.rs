@@ -165,6 +165,8 @@ pub struct Server {
     app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// In cluster mode: the task that publishes presence, left to end by itself.
+    publisher: Option<JoinHandle<()>>,
     all_closed: mpsc::Receiver<()>,
     writer: std::thread::JoinHandle<()>,
     failure: outbox::Failure,
@@ -173,7 +175,8 @@ pub struct Server {
 impl Server {
     /// Opens the store, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
-        let mut cluster = None;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (mut cluster, mut signals) = (None, None);
         let store: Arc<dyn Store> = match &config.storage {
             Storage::InMemory => Arc::new(MemoryStore::new()),
             Storage::Dir(dir) => {
@@ -186,7 +189,9 @@ impl Server {
                 let store = tandem_store::NatsStore::connect(&settings.nats)
                     .await
                     .with_context(|| format!("connecting to NATS at {}", settings.nats.urls))?;
-                cluster = Some(Arc::new(cluster::Cluster::new(store.clone(), settings)));
+                let (node, queue) =
+                    cluster::Cluster::new(store.clone(), settings, Arc::clone(&metrics));
+                (cluster, signals) = (Some(Arc::new(node)), Some(queue));
                 Arc::new(store)
             }
         };
@@ -195,7 +200,6 @@ impl Server {
             .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let pool = Pool::new(config.transport.clone());
-        let metrics = Arc::new(metrics::Metrics::new());
         let (outbox, writer, failure) =
             Outbox::start(Arc::clone(&store), config.outbox_bytes, Arc::clone(&metrics))
                 .context("starting the writer thread")?;
@@ -227,8 +231,11 @@ impl Server {
             tokio::spawn(Arc::clone(&app).housekeeping(stopping.clone())),
             tokio::spawn(Arc::clone(&app).accept(listener, stopping.clone())),
         ];
-        if app.cluster.is_some() {
-            tasks.extend(app.spawn_cluster(stopping));
+        let mut publisher = None;
+        if let Some(signals) = signals {
+            let (cluster_tasks, publishing) = app.spawn_cluster(stopping, signals);
+            tasks.extend(cluster_tasks);
+            publisher = Some(publishing);
         }
         match &app.config.storage {
             Storage::InMemory => tracing::info!("keeping documents in memory only"),
@@ -247,7 +254,7 @@ impl Server {
             );
         }
         tracing::info!("listening on {addr}");
-        Ok(Server { addr, app, stop, tasks, all_closed, writer, failure })
+        Ok(Server { addr, app, stop, tasks, publisher, all_closed, writer, failure })
     }
 
     /// The address the server actually bound (useful with port 0).
@@ -276,7 +283,7 @@ impl Server {
     /// Stops accepting, closes every connection with a close frame, waits for them to end, and
     /// stores what is still queued.
     pub async fn shutdown(self) {
-        let Server { app, stop, tasks, mut all_closed, writer, .. } = self;
+        let Server { app, stop, tasks, publisher, mut all_closed, writer, .. } = self;
         // No session opens from here on; then every open one is closed with 1001.
         drop(app.alive.lock().unwrap_or_else(PoisonError::into_inner).take());
         stop.send_replace(true);
@@ -285,6 +292,11 @@ impl Server {
         let _ = tokio::time::timeout(Duration::from_secs(5), all_closed.recv()).await;
         for task in tasks {
             task.abort();
+        }
+        // The leaves of the connections just closed go out to the other nodes.
+        if let (Some(cluster), Some(publisher)) = (&app.cluster, publisher) {
+            cluster.close();
+            let _ = tokio::time::timeout(Duration::from_secs(2), publisher).await;
         }
         // The writer ends once the last handle to the outbox is gone and the queue is drained.
         drop(app);

@@ -50,6 +50,7 @@ pub(crate) struct Metrics {
     appends: Counter,
     append_conflicts: Counter,
     append_failures: Counter,
+    presence_dropped: Counter,
 }
 
 impl Metrics {
@@ -71,6 +72,7 @@ impl Metrics {
             appends: Counter::default(),
             append_conflicts: Counter::default(),
             append_failures: Counter::default(),
+            presence_dropped: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register("connections", "WebSocket connections open", metrics.connections.clone());
@@ -131,6 +133,11 @@ impl Metrics {
             "Appends or reads of the cluster's log that failed (NATS unreachable, or slow to answer)",
             metrics.append_failures.clone(),
         );
+        registry.register(
+            "cluster_presence_dropped",
+            "Presence messages for the other nodes dropped because NATS was too slow or away to take them",
+            metrics.presence_dropped.clone(),
+        );
         metrics
     }
 
@@ -142,6 +149,11 @@ impl Metrics {
     /// An append, or a read of the log for one, that failed for want of NATS.
     pub(crate) fn append_failure(&self) {
         self.append_failures.inc();
+    }
+
+    /// A presence message for the other nodes dropped; the count so far.
+    pub(crate) fn presence_dropped(&self) -> u64 {
+        self.presence_dropped.inc() + 1
     }
 
     /// An append refused because another node's change came first.

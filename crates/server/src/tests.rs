@@ -8,7 +8,10 @@ use std::{
 use tandem_protocol::{Change, Logged};
 use tandem_store::{Batch, Error, MemoryStore, Page, Record, Store, Stored};
 
-use crate::outbox::{Item, Outbox};
+use crate::{
+    cluster::roster::{Assembly, PART_BYTES, Roster, split},
+    outbox::{Item, Outbox},
+};
 
 /// A store whose commits wait for a go from the test.
 struct Gated {
@@ -142,4 +145,83 @@ async fn a_failed_commit_stops_the_writer_sends_nothing_and_reports_the_error() 
     assert!(outbox.done() < number, "the failed item counts as sent");
     // The writer has ended (rather than the process).
     tokio::task::spawn_blocking(move || writer.join()).await.expect("joins").expect("no panic");
+}
+
+// A node's roster in parts, and their assembly.
+
+fn roster(docs: usize, clients: usize) -> Roster {
+    (0..docs)
+        .map(|doc| {
+            let ids = (0..clients).map(|client| format!("c{doc:03}-{client:060}")).collect();
+            (format!("doc-{doc:0120}"), ids)
+        })
+        .collect()
+}
+
+fn check(whole: Roster, budget: usize, parts: usize) {
+    let split = split(whole.clone(), 7, budget);
+    assert_eq!(split.len(), parts);
+    for part in &split {
+        let bytes = serde_json::to_vec(part).expect("serializes").len();
+        assert!(bytes <= budget + 200, "a part of {bytes} bytes for a budget of {budget}");
+    }
+    let mut assembly = Assembly::default();
+    let mut assembled = None;
+    for part in split {
+        assert!(assembled.is_none(), "assembled before the last part");
+        assembled = assembly.take("b", part);
+    }
+    assert_eq!(assembled, Some(whole));
+}
+
+#[test]
+fn a_small_roster_is_one_part() {
+    check(roster(3, 2), PART_BYTES, 1);
+    check(Roster::new(), PART_BYTES, 1);
+    check([("empty".to_owned(), Vec::new())].into(), PART_BYTES, 1);
+}
+
+#[test]
+fn a_roster_of_many_documents_is_split_between_them() {
+    // 100 documents of 10 clients: about 85 KB of ids.
+    check(roster(100, 10), 16 << 10, 6);
+}
+
+#[test]
+fn one_document_with_many_clients_is_split_within_it() {
+    // 10,000 clients with the longest ids in one document: about 680 KB.
+    check(roster(1, 10_000), PART_BYTES, 11);
+}
+
+#[test]
+fn a_heartbeat_missing_a_part_gives_no_roster() {
+    let mut assembly = Assembly::default();
+    let first = split(roster(100, 10), 1, 16 << 10);
+    let second = split(roster(100, 10), 2, 16 << 10);
+    // Part 1 of the first heartbeat lost: nothing, even at its last part.
+    for part in first.iter().filter(|part| part.index != 1) {
+        assert_eq!(assembly.take("b", part.clone()), None);
+    }
+    // A heartbeat's parts mixed with another's: nothing.
+    assert_eq!(assembly.take("b", second[0].clone()), None);
+    assert_eq!(assembly.take("b", first[1].clone()), None);
+    for part in &second[1..] {
+        assert_eq!(assembly.take("b", part.clone()), None);
+    }
+    // The next whole heartbeat is taken; and parts of two nodes do not mix.
+    let third = split(roster(100, 10), 3, 16 << 10);
+    let mut other = split(roster(2, 1), 3, 16 << 10);
+    let mut assembled = None;
+    for part in third {
+        if let Some(part) = other.pop() {
+            assert_eq!(assembly.take("c", part), Some(roster(2, 1)));
+        }
+        assembled = assembly.take("b", part);
+    }
+    assert_eq!(assembled, Some(roster(100, 10)));
+    // A node forgotten mid-heartbeat starts over.
+    let fourth = split(roster(100, 10), 4, 16 << 10);
+    assert_eq!(assembly.take("b", fourth[0].clone()), None);
+    assembly.forget("b");
+    assert_eq!(assembly.take("b", fourth[1].clone()), None);
 }

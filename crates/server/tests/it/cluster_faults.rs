@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use tandem_protocol::{ClientMessage, ServerMessage};
+use tandem_server::Storage;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -444,4 +445,52 @@ async fn a_leave_lost_in_a_short_cut_is_set_right_by_the_next_roster() {
     .await;
     proxy.set(Link::Up);
     ada.until(|m| matches!(m, ServerMessage::Leave { client_id } if *client_id == bob_id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_dropped_while_nats_was_away_is_sent_again_once_it_is_back() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let node = node_config(&proxy.url(), "a", 1);
+    let a = TestServer::start_with(|config| {
+        node(config);
+        // Not taken for gone while cut off (nor is B by A): only what A sends again sets
+        // B's view of Ada right.
+        if let Storage::Cluster(settings) = &mut config.storage {
+            settings.node_grace = Duration::from_secs(600);
+        }
+        config.message_rate = std::num::NonZeroU32::new(1_000_000).expect("not zero");
+        config.message_burst = std::num::NonZeroU32::new(1_000_000).expect("not zero");
+    })
+    .await;
+    let node = node_config(&nats.url(), "b", 1);
+    let b = TestServer::start_with(|config| {
+        node(config);
+        if let Storage::Cluster(settings) = &mut config.storage {
+            settings.node_grace = Duration::from_secs(600);
+        }
+        // Room for all of Ada's moves at once, once A is heard again.
+        config.transport.queue_capacity = 100_000;
+    })
+    .await;
+    let mut ada = a.connect("cursors").await;
+    let mut bob = b.connect("cursors").await;
+    let ada_id = ada.id();
+    bob.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == ada_id)).await;
+    // Cut off, A queues Ada's moves for NATS until its queue is full, then drops the rest:
+    // the newest, her last position among them.
+    proxy.set(Link::Cut);
+    const MOVES: usize = 10_000;
+    for line in 1..=MOVES {
+        ada.send(&ClientMessage::CursorMove { line, column: 0, id: None }).await;
+    }
+    eventually(|| async { metric(&a, "tandem_cluster_presence_dropped_total").await > 0 }).await;
+    proxy.set(Link::Up);
+    let last = bob
+        .until(|m| {
+            matches!(m, ServerMessage::Presence(u)
+                if u.client_id == ada_id && u.cursor.line == MOVES)
+        })
+        .await;
+    assert!(matches!(last, ServerMessage::Presence(_)), "{last:?}");
 }
