@@ -294,9 +294,13 @@ impl Server {
             task.abort();
         }
         // The leaves of the connections just closed go out to the other nodes.
-        if let (Some(cluster), Some(publisher)) = (&app.cluster, publisher) {
+        if let (Some(cluster), Some(mut publisher)) = (&app.cluster, publisher) {
             cluster.close();
-            let _ = tokio::time::timeout(Duration::from_secs(2), publisher).await;
+            // NATS away: given up, so that the task lets go of the app (and the writer ends).
+            if tokio::time::timeout(Duration::from_secs(2), &mut publisher).await.is_err() {
+                publisher.abort();
+                let _ = publisher.await;
+            }
         }
         // The writer ends once the last handle to the outbox is gone and the queue is drained.
         drop(app);

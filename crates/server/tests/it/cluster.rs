@@ -329,6 +329,64 @@ async fn clients_of_a_killed_node_resume_on_another_with_every_change_once() {
     b.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_of_a_node_stopped_by_sigterm_leave_before_it_ends() {
+    let nats = Nats::start().await;
+    let url = nats.url();
+    let (mut a, a_addr) = crate::support::spawn_binary(&["--nats", &url, "--node-id", "a"]);
+    let node = node_config(&url, "b", 1);
+    let b = TestServer::start_with(|config| {
+        node(config);
+        // Never taken for gone for its silence here: only its own leaves say so.
+        if let Storage::Cluster(settings) = &mut config.storage {
+            settings.node_grace = Duration::from_secs(600);
+        }
+    })
+    .await;
+    let mut watcher = b.connect("bye").await;
+    let ada = Client::connect(a_addr, "/ws/bye").await;
+    let ada_id = ada.id();
+    watcher.until(|m| matches!(m, ServerMessage::Presence(user) if user.client_id == ada_id)).await;
+    assert!(terminated(&mut a).await.success());
+    watcher
+        .until(|m| matches!(m, ServerMessage::Leave { client_id } if *client_id == ada_id))
+        .await;
+    drop(ada);
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_nats_is_gone_still_stops_on_sigterm() {
+    let nats = Nats::start().await;
+    let url = nats.url();
+    let (mut a, a_addr) = crate::support::spawn_binary(&["--nats", &url, "--node-id", "a"]);
+    let mut ada = Client::connect(a_addr, "/ws/alone").await;
+    ada.act(|c| c.insert(0, "x").expect("fits")).await;
+    ada.sync().await;
+    drop(nats);
+    // Its leave cannot go out: the node gives up on it, and ends.
+    assert!(terminated(&mut a).await.success());
+}
+
+/// Sends SIGTERM to `node` and waits for it to end (killing it if it does not).
+async fn terminated(node: &mut Child) -> std::process::ExitStatus {
+    let term = Command::new("kill").args(["-TERM", &node.id().to_string()]).status();
+    assert!(term.expect("kill runs").success());
+    let ended = tokio::time::timeout(crate::support::PATIENCE, async {
+        loop {
+            if let Some(status) = node.try_wait().expect("waits") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    ended.unwrap_or_else(|_| {
+        let _ = node.kill();
+        panic!("the node did not end on SIGTERM");
+    })
+}
+
 /// Three NATS servers in a cluster, on fixed ports and folders, so that they can be killed and
 /// started again.
 struct NatsCluster {
