@@ -300,8 +300,9 @@ impl NatsStore {
     }
 
     /// Adds version `label` (its record) to `doc`'s versions, by compare-and-set on the
-    /// bucket: true if it was added, false if the label was taken already (on this node or
-    /// another), which leaves the first record as it is.
+    /// bucket: true if it was added (or found there already, as a write whose answer was lost
+    /// leaves it), false if the label was taken already by another record (on this node or
+    /// another), which is left as it is.
     pub async fn create_version(
         &self,
         doc: &str,
@@ -313,7 +314,9 @@ impl NatsStore {
             .map_err(|source| Error::Decode { doc: doc.to_owned(), revision: 0, source })?;
         // Each failed write is another writer's list coming first (or the bucket failing):
         // read again, a bounded number of times.
-        let mut last_failure = None;
+        let mut last_failure: Option<Box<dyn std::error::Error + Send + Sync>> = None;
+        // Whether a write failed in a way that leaves it unknown whether it was stored.
+        let mut maybe_written = false;
         for _ in 0..32 {
             let entry = self.bucket.entry(&key).await.map_err(nats("reading the bucket"))?;
             let (mut versions, revision) =
@@ -328,20 +331,27 @@ impl NatsStore {
                     Some(entry) => (BTreeMap::new(), Some(entry.revision)),
                     None => (BTreeMap::new(), None),
                 };
-            if versions.contains_key(label) {
-                return Ok(false);
+            // After a write of unknown outcome, the very record there is that write having
+            // gone through (its answer lost on the way).
+            if let Some(saved) = versions.get(label) {
+                return Ok(maybe_written && *saved == value);
             }
             versions.insert(label.to_owned(), value.clone());
             let bytes = Bytes::from(serde_json::to_vec(&versions).expect("json values serialize"));
-            let written: Result<(), Box<dyn std::error::Error + Send + Sync>> = match revision {
-                Some(revision) => {
-                    self.bucket.update(&key, bytes, revision).await.map(drop).map_err(Into::into)
-                }
-                None => self.bucket.create(&key, bytes).await.map(drop).map_err(Into::into),
-            };
+            // An update from revision 0 creates the key only if it is missing; its failure says
+            // whether the write may have been stored all the same (`create` would not: after a
+            // lost answer it finds the key and says it existed).
+            let written =
+                self.bucket.update(&key, bytes, revision.unwrap_or(0)).await.map_err(|error| {
+                    use kv::UpdateErrorKind::{InvalidKey, WrongLastRevision};
+                    (!matches!(error.kind(), WrongLastRevision | InvalidKey), error)
+                });
             match written {
-                Ok(()) => return Ok(true),
-                Err(error) => last_failure = Some(error),
+                Ok(_) => return Ok(true),
+                Err((unsure, error)) => {
+                    maybe_written |= unsure;
+                    last_failure = Some(Box::new(error));
+                }
             }
         }
         let source = last_failure.unwrap_or_else(|| "no write was tried".into());

@@ -26,8 +26,10 @@ pub(crate) enum Link {
     Held,
     /// Every connection is cut, and new ones are refused.
     Cut,
-    /// Up until the node publishes to a document's log, then held.
-    HeldFromAppend,
+    /// Up until the node publishes to a subject starting so, then held.
+    HeldFrom(&'static str),
+    /// Up until the node publishes to a subject starting so, then cut (after the publish).
+    CutFrom(&'static str),
 }
 
 /// A TCP proxy between a node and a NATS server.
@@ -68,18 +70,17 @@ impl Proxy {
 
 /// Copies `from` to `to` until either ends or the link is cut; with `holdable` (NATS's side),
 /// what comes while the link is held waits until it is up again; else (the node's side) a
-/// publish to a document's log holds the link if it is armed for that.
+/// publish holds or cuts the link if it is armed for that.
 async fn forward(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     setter: Arc<watch::Sender<Link>>,
     holdable: bool,
 ) {
-    const APPEND: &[u8] = b"PUB tandem.doc.";
     let mut link = setter.subscribe();
     let mut pending = Vec::new();
     let mut buffer = vec![0u8; 64 << 10];
-    // The end of what went before, for a publish line cut in two reads.
+    // What went before (its end), for a publish line cut in two reads.
     let mut tail: Vec<u8> = Vec::new();
     loop {
         let state = *link.borrow_and_update();
@@ -99,14 +100,26 @@ async fn forward(
                     pending.extend_from_slice(&buffer[..n]);
                 }
                 Ok(n) => {
-                    if !holdable && *link.borrow() == Link::HeldFromAppend {
-                        tail.extend_from_slice(&buffer[..n]);
-                        if tail.windows(APPEND.len()).any(|window| window == APPEND) {
-                            setter.send_replace(Link::Held);
+                    let state = *link.borrow();
+                    let trips = match state {
+                        Link::HeldFrom(subject) | Link::CutFrom(subject) if !holdable => {
+                            let line = format!("PUB {subject}");
+                            tail.extend_from_slice(&buffer[..n]);
+                            let found = tail.windows(line.len()).any(|w| w == line.as_bytes());
+                            tail.drain(..tail.len().saturating_sub(line.len()));
+                            found
                         }
-                        tail.drain(..tail.len().saturating_sub(APPEND.len()));
+                        _ => false,
+                    };
+                    // Held before the publish goes on, so that no answer to it gets through.
+                    if trips {
+                        setter.send_replace(Link::Held);
                     }
                     if to.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                    if trips && matches!(state, Link::CutFrom(_)) {
+                        setter.send_replace(Link::Cut);
                         return;
                     }
                 }
@@ -208,7 +221,7 @@ async fn a_restore_stored_whose_answer_was_lost_is_applied_once_and_reported_res
     ada.sync().await;
     // NATS stores the restore, but node A does not hear so before its publish times out (its
     // reads of the version and its text go through first).
-    proxy.set(Link::HeldFromAppend);
+    proxy.set(Link::HeldFrom("tandem.doc."));
     ada.send(&ClientMessage::RestoreVersion { id: Some(2.into()), label: "v1".into() }).await;
     eventually(|| async { metric(&a, "tandem_cluster_append_failures_total").await > 0 }).await;
     proxy.set(Link::Up);
@@ -288,6 +301,34 @@ async fn one_label_saved_at_once_on_two_nodes_is_saved_once() {
         .collect();
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_saved_whose_answer_was_lost_is_saved_not_refused() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&proxy.url(), "a", 1)).await;
+    let mut ada = a.connect("kept").await;
+    ada.act(|c| c.insert(0, "one").expect("fits")).await;
+    ada.sync().await;
+    // The write of the label reaches NATS; then the link is cut before its answer comes, and
+    // the node, reading the bucket again once it is back, finds the label there.
+    proxy.set(Link::CutFrom("$KV."));
+    let body = r#"{"label":"v"}"#;
+    let (saving, mut tripped) = (
+        a.request_with_body(hyper::Method::POST, "/api/docs/kept/versions", &[], body),
+        proxy.link.subscribe(),
+    );
+    let reconnect = async {
+        within(tripped.wait_for(|link| *link == Link::Cut)).await.expect("the proxy lives");
+        proxy.set(Link::Up);
+    };
+    let ((status, _, saved), ()) = tokio::join!(saving, reconnect);
+    assert_eq!(status.as_u16(), 201, "{saved}");
+    let (_, listed) = a.get("/api/docs/kept/versions").await;
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed["versions"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["versions"][0]["revision"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
