@@ -1,7 +1,7 @@
 //! What one address, or one connection, may take: connections open in total and per address,
 //! new connections and history API requests per address per second, and messages per
-//! connection (token buckets from governor). Every limit refuses rather than queues, so what a client sends never grows
-//! memory.
+//! connection (token buckets from governor). An IPv6 address counts by its /64 network.
+//! Every limit refuses rather than queues, so what a client sends never grows memory.
 
 use std::{
     net::IpAddr,
@@ -81,6 +81,7 @@ impl Gate {
     /// Lets a new connection from `address` in, or says why not. The connection counts until
     /// its [`Ticket`] is dropped.
     pub(crate) fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Ticket, Busy> {
+        let address = limited(address);
         // The rate first: an address that keeps knocking uses up its own allowance.
         if self.new_per_address.check_key(&address).is_err() {
             return Err(Busy::NewConnectionsFromAddress);
@@ -101,7 +102,7 @@ impl Gate {
 
     /// Whether `address` may make one more history API request now.
     pub(crate) fn admit_api(&self, address: IpAddr) -> bool {
-        self.api_per_address.check_key(&address).is_ok()
+        self.api_per_address.check_key(&limited(address)).is_ok()
     }
 
     /// Forgets the rate state of addresses quiet for a while, so the map does not grow with
@@ -114,13 +115,28 @@ impl Gate {
     }
 }
 
+/// The address the per-address limits count `address` under: an IPv4 address as it is (also
+/// written as IPv6, `::ffff:a.b.c.d`), an IPv6 address by its /64 network, the least one
+/// host is usually given (else one host would have 2^64 allowances).
+pub(crate) fn limited(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 /// One admitted connection; dropping it gives its place back.
 pub(crate) struct Ticket {
     gate: Arc<Gate>,
+    /// The address it is counted under (see [`limited`]).
     address: IpAddr,
 }
 
 impl Ticket {
+    /// The address the connection is counted under (its /64 network, for IPv6).
     pub(crate) fn address(&self) -> IpAddr {
         self.address
     }

@@ -10,6 +10,7 @@ use tandem_store::{Batch, Error, MemoryStore, Page, Record, Store, Stored};
 
 use crate::{
     cluster::roster::{Assembly, PART_BYTES, Roster, split},
+    limits::{Busy, Gate, limited},
     outbox::{Item, Outbox},
 };
 
@@ -224,4 +225,25 @@ fn a_heartbeat_missing_a_part_gives_no_roster() {
     assert_eq!(assembly.take("b", fourth[0].clone()), None);
     assembly.forget("b");
     assert_eq!(assembly.take("b", fourth[1].clone()), None);
+}
+
+// The per-address limits' idea of an address.
+
+#[test]
+fn an_ipv6_host_counts_as_its_64_network_and_a_mapped_ipv4_as_itself() {
+    use std::net::IpAddr;
+    let ip = |text: &str| text.parse::<IpAddr>().expect("an address");
+    assert_eq!(limited(ip("203.0.113.7")), ip("203.0.113.7"));
+    assert_eq!(limited(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+    assert_eq!(limited(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), ip("2001:db8:1:2::"));
+    assert_ne!(limited(ip("2001:db8:1:2::1")), limited(ip("2001:db8:1:3::1")));
+    // Two connections from one /64 share its allowance; another /64 has its own.
+    let one = std::num::NonZeroU32::new(100).expect("not zero");
+    let gate = Arc::new(Gate::new(10, 2, one, one));
+    let first = gate.admit(ip("2001:db8::1")).expect("admitted");
+    let second = gate.admit(ip("2001:db8::ffff:2")).expect("admitted");
+    assert_eq!(gate.admit(ip("2001:db8::3")).err(), Some(Busy::ConnectionsFromAddress));
+    assert!(gate.admit(ip("2001:db8:0:1::3")).is_ok());
+    drop((first, second));
+    assert!(gate.admit(ip("2001:db8::3")).is_ok());
 }
