@@ -1,7 +1,11 @@
 //! The HTTP side: routes, the embedded pages and client, and the WebSocket upgrade (checked and
 //! run by the transport).
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use std::{
+    convert::Infallible,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use http_body_util::Full;
 use hyper::{
@@ -18,7 +22,7 @@ use tracing::Instrument;
 use crate::{
     App,
     auth::{self, Access},
-    limits::{Busy, Ticket},
+    limits::{self, Busy, Ticket},
     sessions::Refused,
     web::{self, Asset, Static},
 };
@@ -42,7 +46,7 @@ impl App {
         let app = Arc::clone(&self);
         let service = service_fn(move |request| {
             let (app, ticket) = (Arc::clone(&app), Arc::clone(&ticket));
-            async move { Ok::<_, Infallible>(app.route(request, ticket).await) }
+            async move { Ok::<_, Infallible>(app.route(request, ticket, peer.ip()).await) }
         });
         let connection = self.http1().serve_connection(io, service).with_upgrades();
         tokio::pin!(connection);
@@ -85,6 +89,11 @@ impl App {
         let _ = written.await;
     }
 
+    /// Whether `peer` is one of `--trusted-proxy`.
+    pub(crate) fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        limits::is_proxy(&self.config.trusted_proxies, peer)
+    }
+
     /// HTTP/1 with a deadline for each request head (`--handshake-timeout`), so that a client
     /// that sends nothing, or a byte at a time, cannot hold a connection open.
     fn http1(&self) -> http1::Builder {
@@ -97,10 +106,29 @@ impl App {
         self: &Arc<Self>,
         request: Request<Incoming>,
         ticket: Arc<Ticket>,
+        peer: IpAddr,
     ) -> Response<Body> {
         let path = request.uri().path().to_owned();
+        // Where the request came from, as the per-address limits count it.
+        let proxied = self.is_trusted_proxy(peer);
+        let forwarded: Option<Vec<&str>> = match proxied {
+            true => request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .map(|v| v.to_str().ok())
+                .collect(),
+            false => None,
+        };
+        // (A header that is not text cannot be read: the request counts as the proxy's.)
+        let from = match forwarded {
+            Some(values) => {
+                limits::forwarded_from(&self.config.trusted_proxies, peer, values.into_iter())
+            }
+            None => peer,
+        };
         if let Some(rest) = path.strip_prefix("/api/docs/") {
-            return self.api(request, rest, ticket.address()).await;
+            return self.api(request, rest, from).await;
         }
         // HEAD is GET without the body, which hyper leaves out by itself.
         if !matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD) {
@@ -132,7 +160,19 @@ impl App {
                     if request.method() != hyper::Method::GET {
                         return plain(StatusCode::BAD_REQUEST, "a WebSocket upgrade is a GET\n");
                     }
-                    return self.upgrade(request, doc, ticket).await;
+                    // Behind a proxy, the client's own place under the per-address limits.
+                    let behind = if proxied {
+                        match self.gate.admit_behind_proxy(from) {
+                            Ok(place) => Some(place),
+                            Err(busy) => {
+                                self.metrics.refused(busy.reason());
+                                return plain(StatusCode::SERVICE_UNAVAILABLE, busy.message());
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    return self.upgrade(request, doc, (ticket, behind)).await;
                 }
                 if let Some(doc) = path.strip_prefix("/d/") {
                     if !valid_id(doc, 128) {
@@ -157,7 +197,7 @@ impl App {
         self: &Arc<Self>,
         mut request: Request<Incoming>,
         doc: &str,
-        ticket: Arc<Ticket>,
+        places: (Arc<Ticket>, Option<Ticket>),
     ) -> Response<Body> {
         if !valid_id(doc, 128) {
             return plain(
@@ -231,8 +271,8 @@ impl App {
         let on_upgrade = hyper::upgrade::on(&mut request);
         let app = Arc::clone(self);
         tokio::spawn(async move {
-            // The WebSocket keeps the connection's place under the limits while it runs.
-            let _ticket = ticket;
+            // The WebSocket keeps the connection's places under the limits while it runs.
+            let _places = places;
             match on_upgrade.await {
                 Ok(upgraded) => {
                     // Every line this connection logs carries its document and client.

@@ -63,6 +63,7 @@ pub enum Storage {
 }
 
 pub use crate::{cluster::ClusterConfig, versions::MAX_VERSIONS};
+pub use ipnet::IpNet;
 pub use tandem_store::nats::NatsConfig;
 
 /// Everything the server can be told on its command line. Each default is written once, in
@@ -108,6 +109,11 @@ pub struct Config {
     /// When not empty, a WebSocket upgrade whose `Origin` is not one of these is refused
     /// with 403 (a request without `Origin`, from a program rather than a browser, is not).
     pub allowed_origins: Vec<String>,
+    /// The addresses of reverse proxies (load balancers) in front of the server. A request
+    /// from one of them is taken to come from the address its `X-Forwarded-For` names (the
+    /// last one there that is not a trusted proxy), and the per-address limits count that
+    /// address; the proxy's own connections count only towards `max_connections`.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for Config {
@@ -132,6 +138,7 @@ impl Default for Config {
             max_rate_refusals: 1_000,
             auth: None,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -333,7 +340,13 @@ impl App {
                             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
                         }
                         let app = Arc::clone(&self);
-                        let admitted = self.gate.admit(peer.ip());
+                        // A proxy's connections carry many clients': they are counted by
+                        // the address each request names (see `http.rs`).
+                        let admitted = if self.is_trusted_proxy(peer.ip()) {
+                            self.gate.admit_proxy()
+                        } else {
+                            self.gate.admit(peer.ip())
+                        };
                         tokio::spawn(async move {
                             match admitted {
                                 Ok(ticket) => app.serve_http(TokioIo::new(stream), peer, Arc::new(ticket)).await,

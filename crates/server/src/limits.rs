@@ -1,6 +1,7 @@
 //! What one address, or one connection, may take: connections open in total and per address,
 //! new connections and history API requests per address per second, and messages per
-//! connection (token buckets from governor). An IPv6 address counts by its /64 network.
+//! connection (token buckets from governor). An IPv6 address counts by its /64 network; a
+//! request through a trusted proxy counts by the address the proxy says it came from.
 //! Every limit refuses rather than queues, so what a client sends never grows memory.
 
 use std::{
@@ -14,6 +15,7 @@ use std::{
 
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 
 /// Why a new connection is turned away (each is answered with HTTP 503).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,18 +88,42 @@ impl Gate {
         if self.new_per_address.check_key(&address).is_err() {
             return Err(Busy::NewConnectionsFromAddress);
         }
+        let mut ticket = self.admit_proxy()?;
+        // Refused here, the ticket gives its place in the total back as it is dropped.
+        self.count_address(address)?;
+        ticket.address = Some(address);
+        Ok(ticket)
+    }
+
+    /// Lets a new connection from a trusted proxy in (counted in the total only), or says why
+    /// not.
+    pub(crate) fn admit_proxy(self: &Arc<Self>) -> Result<Ticket, Busy> {
         if self.total.fetch_add(1, Ordering::SeqCst) >= self.max_total {
             self.total.fetch_sub(1, Ordering::SeqCst);
             return Err(Busy::Connections);
         }
+        Ok(Ticket { gate: Arc::clone(self), total: true, address: None })
+    }
+
+    /// Lets a new connection from `address` that came through a trusted proxy in (counted
+    /// under that address only: the proxy's connection is in the total), or says why not.
+    pub(crate) fn admit_behind_proxy(self: &Arc<Self>, address: IpAddr) -> Result<Ticket, Busy> {
+        let address = limited(address);
+        if self.new_per_address.check_key(&address).is_err() {
+            return Err(Busy::NewConnectionsFromAddress);
+        }
+        self.count_address(address)?;
+        Ok(Ticket { gate: Arc::clone(self), total: false, address: Some(address) })
+    }
+
+    /// Counts one more connection under `address` (already [`limited`]), if it has room.
+    fn count_address(&self, address: IpAddr) -> Result<(), Busy> {
         let mut open = self.per_address.entry(address).or_insert(0);
         if *open >= self.max_per_address {
-            drop(open);
-            self.total.fetch_sub(1, Ordering::SeqCst);
             return Err(Busy::ConnectionsFromAddress);
         }
         *open += 1;
-        Ok(Ticket { gate: Arc::clone(self), address })
+        Ok(())
     }
 
     /// Whether `address` may make one more history API request now.
@@ -128,27 +154,69 @@ pub(crate) fn limited(address: IpAddr) -> IpAddr {
     }
 }
 
-/// One admitted connection; dropping it gives its place back.
-pub(crate) struct Ticket {
-    gate: Arc<Gate>,
-    /// The address it is counted under (see [`limited`]).
-    address: IpAddr,
+/// Whether `address` is one of the trusted `proxies`.
+pub(crate) fn is_proxy(proxies: &[IpNet], address: IpAddr) -> bool {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    };
+    proxies.iter().any(|proxy| proxy.contains(&address))
 }
 
-impl Ticket {
-    /// The address the connection is counted under (its /64 network, for IPv6).
-    pub(crate) fn address(&self) -> IpAddr {
-        self.address
+/// The address a request from the trusted proxy `peer` came from: in its `X-Forwarded-For`
+/// values (`forwarded`, in the order the headers came), the last address that is not a
+/// trusted proxy itself (each proxy appends the address it had the request from; only the
+/// ones ours appended can be believed). The proxy's own address if the header is missing or
+/// unreadable there.
+pub(crate) fn forwarded_from<'a>(
+    proxies: &[IpNet],
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a str>,
+) -> IpAddr {
+    let hops: Vec<&str> = forwarded.flat_map(|value| value.split(',')).map(str::trim).collect();
+    let mut from = peer;
+    for hop in hops.iter().rev() {
+        // An address may come as `[v6]` or with a port; anything else cannot be believed.
+        let Some(address) = parse_hop(hop) else { return from };
+        if !is_proxy(proxies, address) {
+            return address;
+        }
+        from = address;
     }
+    from
+}
+
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(address) = hop.parse::<IpAddr>() {
+        return Some(address);
+    }
+    if let Ok(socket) = hop.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
+/// One admitted connection's places under the limits; dropping it gives them back.
+pub(crate) struct Ticket {
+    gate: Arc<Gate>,
+    /// Whether it counts in the total (a connection from a client behind a proxy does not:
+    /// the proxy's does).
+    total: bool,
+    /// The address it is counted under (see [`limited`]); none for a proxy's connection.
+    address: Option<IpAddr>,
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.gate.total.fetch_sub(1, Ordering::SeqCst);
-        self.gate.per_address.remove_if_mut(&self.address, |_, open| {
-            *open -= 1;
-            *open == 0
-        });
+        if self.total {
+            self.gate.total.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Some(address) = self.address {
+            self.gate.per_address.remove_if_mut(&address, |_, open| {
+                *open -= 1;
+                *open == 0
+            });
+        }
     }
 }
 

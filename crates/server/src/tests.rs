@@ -10,7 +10,7 @@ use tandem_store::{Batch, Error, MemoryStore, Page, Record, Store, Stored};
 
 use crate::{
     cluster::roster::{Assembly, PART_BYTES, Roster, split},
-    limits::{Busy, Gate, limited},
+    limits::{Busy, Gate, forwarded_from, is_proxy, limited},
     outbox::{Item, Outbox},
 };
 
@@ -246,4 +246,27 @@ fn an_ipv6_host_counts_as_its_64_network_and_a_mapped_ipv4_as_itself() {
     assert!(gate.admit(ip("2001:db8:0:1::3")).is_ok());
     drop((first, second));
     assert!(gate.admit(ip("2001:db8::3")).is_ok());
+}
+
+#[test]
+fn the_address_behind_trusted_proxies_is_the_last_one_they_did_not_add() {
+    use std::net::IpAddr;
+    let ip = |text: &str| text.parse::<IpAddr>().expect("an address");
+    let proxies: Vec<ipnet::IpNet> =
+        vec!["10.0.0.0/8".parse().expect("a net"), "192.0.2.1/32".parse().expect("a net")];
+    let from = |values: &[&str]| forwarded_from(&proxies, ip("10.1.1.1"), values.iter().copied());
+    assert_eq!(from(&["203.0.113.5"]), ip("203.0.113.5"));
+    // What the client wrote itself comes first, and is not believed.
+    assert_eq!(from(&["1.2.3.4, 203.0.113.5"]), ip("203.0.113.5"));
+    // Through two of ours (in one header or in two), and in the forms a proxy may write.
+    assert_eq!(from(&["203.0.113.5, 192.0.2.1", "10.9.9.9"]), ip("203.0.113.5"));
+    assert_eq!(from(&["[2001:db8::5]"]), ip("2001:db8::5"));
+    assert_eq!(from(&["203.0.113.5:4711"]), ip("203.0.113.5"));
+    assert_eq!(from(&["[2001:db8::5]:4711"]), ip("2001:db8::5"));
+    // Nothing, or nothing readable past ours: the last of ours.
+    assert_eq!(from(&[]), ip("10.1.1.1"));
+    assert_eq!(from(&["203.0.113.5, unknown"]), ip("10.1.1.1"));
+    assert_eq!(from(&["203.0.113.5, garbage, 192.0.2.1"]), ip("192.0.2.1"));
+    assert!(is_proxy(&proxies, ip("::ffff:10.2.3.4")));
+    assert!(!is_proxy(&proxies, ip("192.0.2.2")));
 }

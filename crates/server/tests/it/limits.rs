@@ -18,8 +18,15 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 /// The status of `GET /healthz` sent over `stream` (0 if the connection ends first).
-async fn status_of(mut stream: TcpStream) -> u16 {
-    let request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+async fn status_of(stream: TcpStream) -> u16 {
+    status_with(stream, "/healthz", "").await
+}
+
+/// The status of `GET path` with the header lines `headers` sent over `stream` (0 if the
+/// connection ends first).
+async fn status_with(mut stream: TcpStream, path: &str, headers: &str) -> u16 {
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return 0;
     }
@@ -261,5 +268,68 @@ async fn a_welcome_that_would_pass_the_bound_on_queued_bytes_is_refused_with_503
     ada.sync().await;
     let (_, metrics) = server.get("/metrics").await;
     assert!(metrics.contains("tandem_refusals_total{reason=\"busy\"} 1"), "{metrics}");
+    server.shutdown().await;
+}
+
+/// A WebSocket upgrade of `/ws/notes` from `from` saying it was forwarded for `forwarded`:
+/// its status, and the socket if it opened (kept open while held).
+async fn upgrade_forwarded(
+    from: [u8; 4],
+    server: &TestServer,
+    forwarded: &str,
+) -> (u16, Option<impl Sized + use<>>) {
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    let stream = tcp_from(from, server.addr()).await;
+    let mut request =
+        format!("ws://{}/ws/notes", server.addr()).into_client_request().expect("a request");
+    request.headers_mut().insert("x-forwarded-for", forwarded.parse().expect("a header value"));
+    match within(tokio_tungstenite::client_async(request, stream)).await {
+        Ok((socket, _)) => (101, Some(socket)),
+        Err(tungstenite::Error::Http(response)) => (response.status().as_u16(), None),
+        Err(other) => panic!("expected an HTTP answer, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limits_count_the_address_it_forwards_for() {
+    let server = TestServer::start_with(|config| {
+        config.max_connections_per_ip = 2;
+        config.max_api_requests_per_ip = nonzero(2);
+        config.trusted_proxies = vec!["127.0.0.2/32".parse().expect("a network")];
+    })
+    .await;
+    // The proxy (127.0.0.2) carries three clients' connections and more: each client has
+    // its own two places, whatever the proxy's own count.
+    let mut open = Vec::new();
+    for client in ["198.51.100.1", "198.51.100.1", "2001:db8::1", "2001:db8::2"] {
+        let (status, socket) = upgrade_forwarded([127, 0, 0, 2], &server, client).await;
+        assert_eq!(status, 101, "{client}");
+        open.push(socket);
+    }
+    // The first client's third, and the /64 of the others: refused.
+    for client in ["198.51.100.1", "2001:db8::3"] {
+        assert_eq!(upgrade_forwarded([127, 0, 0, 2], &server, client).await.0, 503, "{client}");
+    }
+    // The client is the last address the proxy did not add itself: one the client wrote
+    // in front of it is not believed; a chain of trusted proxies is looked through.
+    let spoofed = "203.0.113.9, 198.51.100.1";
+    assert_eq!(upgrade_forwarded([127, 0, 0, 2], &server, spoofed).await.0, 503);
+    let chained = "198.51.100.1, 127.0.0.2";
+    assert_eq!(upgrade_forwarded([127, 0, 0, 2], &server, chained).await.0, 503);
+    // Anyone else's header is not believed: 127.0.0.3 is counted as itself.
+    for expected in [101, 101, 503] {
+        let (status, socket) = upgrade_forwarded([127, 0, 0, 3], &server, "198.51.100.7").await;
+        assert_eq!(status, expected);
+        open.push(socket);
+    }
+    // The history API's rate too, per forwarded address (404: no such document).
+    let mut statuses = Vec::new();
+    for client in ["198.51.100.1", "198.51.100.1", "198.51.100.1", "198.51.100.2"] {
+        let stream = tcp_from([127, 0, 0, 2], server.addr()).await;
+        let head = format!("X-Forwarded-For: {client}\r\n");
+        statuses.push(status_with(stream, "/api/docs/notes", &head).await);
+    }
+    assert_eq!(statuses, [404, 404, 429, 404]);
+    drop(open);
     server.shutdown().await;
 }
