@@ -338,7 +338,8 @@ impl App {
         // node, the client having resent it there) by its author and request.
         let own = Own { message_id: &message_id, client, request: request.as_ref() };
         let (mut attempts, mut failures) = (0, 0);
-        while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES {
+        // A node that is stopping gives up at once: its clients send again elsewhere.
+        while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES && !*self.stopping.borrow() {
             // Only on the room this lock is of: one evicted and loaded again meanwhile is not
             // this change's any more.
             let next = self.with_same(doc, &appending, |slot| match plan(slot, past) {
@@ -607,8 +608,13 @@ impl App {
                 let error = tandem_store::Error::source_chain(&error);
                 tracing::warn!(%doc, %error, "reading the document's log failed; again in a second");
                 drop(_turn);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                app.catch_up_later(&doc);
+                // Not once the node is stopping: it would hold the node up for as long as
+                // NATS is away.
+                let mut stopping = app.stopping.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => app.catch_up_later(&doc),
+                    _ = stopping.wait_for(|stop| *stop) => {}
+                }
             }
         });
     }

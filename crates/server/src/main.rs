@@ -110,6 +110,11 @@ struct Args {
     /// for more. When set, a browser upgrade from any other origin is refused with 403.
     #[arg(long = "allowed-origin", env = "TANDEM_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// The address (or network, as `10.0.0.0/8`) of a reverse proxy or load balancer in front
+    /// of the server; repeat it for more. A request from one counts under the per-IP limits
+    /// as coming from the address its `X-Forwarded-For` names.
+    #[arg(long = "trusted-proxy", env = "TANDEM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    trusted_proxies: Vec<tandem_server::IpNet>,
     /// How log lines are written.
     #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -125,6 +130,17 @@ fn random_node() -> String {
 }
 
 /// The server's defaults, which the options show and fall back to.
+/// How long a shutdown may take before the process ends anyway.
+const SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A trusted proxy: an address, or a network in CIDR notation.
+fn parse_proxy(text: &str) -> Result<tandem_server::IpNet, String> {
+    let text = text.trim();
+    text.parse::<tandem_server::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(Into::into))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a network such as 10.0.0.0/8"))
+}
+
 fn defaults() -> Config {
     Config::default()
 }
@@ -240,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
         message_burst: args.message_burst,
         auth: secret.map(Arc::new),
         allowed_origins: args.allowed_origins,
+        trusted_proxies: args.trusted_proxies,
         ..Config::default()
     };
     let server = Server::start(config).await?;
@@ -252,7 +269,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
-    server.shutdown().await;
+    // Bounded, as a supervisor would bound it: what is not stored by then was never
+    // acknowledged, and a restart recovers what the store holds.
+    if tokio::time::timeout(SHUTDOWN_PATIENCE, server.shutdown()).await.is_err() {
+        tracing::error!("shutting down took over {SHUTDOWN_PATIENCE:?}; stopping now");
+        std::process::exit(1);
+    }
     Ok(())
 }
 
@@ -292,6 +314,7 @@ mod tests {
         "auth_secret_file",
         "auth_secret",
         "allowed_origins",
+        "trusted_proxies",
         "in_memory",
         "nats",
         "nats_credentials",
