@@ -21,7 +21,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -48,10 +48,9 @@ use roster::{Assembly, Part, Roster};
 /// How many times a change is planned again after other nodes' changes came first.
 const MAX_ATTEMPTS: usize = 32;
 
-/// How many times in a row an append may fail for want of NATS (a server lost, the cluster
-/// electing a leader) before the client is told to send its change again later; with the
-/// pauses between them, about twenty seconds.
-const MAX_FAILURES: u32 = 24;
+/// How long appends and reads of the log may keep failing for want of NATS (a server lost, the
+/// cluster electing a leader) before the client is told to send its change again later.
+const UNAVAILABLE_PATIENCE: Duration = Duration::from_secs(20);
 
 /// How many presence signals may wait to be published (while NATS is slow or away).
 const QUEUED_SIGNALS: usize = 4_096;
@@ -82,6 +81,11 @@ pub(crate) struct Cluster {
     outgoing: Mutex<Option<mpsc::Sender<Signal>>>,
     /// Whether a signal was dropped since the publisher last sent everyone's presence.
     dropped: AtomicBool,
+    /// How many parts of heartbeats wait in the queue: while any do, no newer heartbeat is
+    /// queued (a backlog of stale rosters would only crowd the queue).
+    beats_queued: AtomicUsize,
+    /// The documents whose users a roster had this node ask for (`Hello`) lately, and when.
+    asked: Mutex<HashMap<String, Instant>>,
     metrics: Arc<Metrics>,
 }
 
@@ -104,7 +108,11 @@ pub(crate) enum Signal {
     Joined { node: String, doc: String, client: String, user: Option<UserView>, at: u64 },
     /// `node` is alive, with (a part of) its clients in each document it has clients in: what
     /// the others check their view of its users against, in case a presence message was lost.
-    Alive { node: String, part: Part },
+    Alive {
+        node: String,
+        #[serde(flatten)]
+        part: Part,
+    },
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,6 +137,8 @@ impl Cluster {
             rosters: Mutex::default(),
             outgoing: Mutex::new(Some(outgoing)),
             dropped: AtomicBool::new(false),
+            beats_queued: AtomicUsize::new(0),
+            asked: Mutex::default(),
             metrics,
         };
         (cluster, signals)
@@ -180,11 +190,21 @@ impl Cluster {
     fn signal(&self, signal: Signal) {
         let outgoing = lock(&self.outgoing);
         let Some(outgoing) = outgoing.as_ref() else { return };
-        if let Err(mpsc::error::TrySendError::Full(_)) = outgoing.try_send(signal) {
-            self.dropped.store(true, Ordering::Relaxed);
-            let dropped = self.metrics.presence_dropped();
-            if dropped.is_power_of_two() {
-                tracing::warn!(dropped, "presence for the cluster dropped: NATS is slow or away");
+        let beat = matches!(signal, Signal::Alive { .. });
+        match outgoing.try_send(signal) {
+            Ok(()) if beat => {
+                self.beats_queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.store(true, Ordering::Relaxed);
+                let dropped = self.metrics.presence_dropped();
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        "presence for the cluster dropped: NATS is slow or away"
+                    );
+                }
             }
         }
     }
@@ -195,7 +215,15 @@ impl Cluster {
     }
 
     async fn publish(&self, signal: &Signal) {
+        let client = self.store.client();
         let subject = match signal {
+            // Not kept for later while NATS is away (the client would keep it, and send a
+            // backlog of stale rosters once back): the next heartbeat is the news.
+            Signal::Alive { .. }
+                if client.connection_state() != async_nats::connection::State::Connected =>
+            {
+                return;
+            }
             Signal::Alive { .. } => "tandem.nodes".to_owned(),
             Signal::Presence { doc, .. }
             | Signal::Hello { doc, .. }
@@ -204,13 +232,12 @@ impl Cluster {
             }
         };
         let payload = serde_json::to_vec(signal).expect("a signal serializes");
-        if let Err(error) = self.store.client().publish(subject, payload.into()).await {
+        if let Err(error) = client.publish(subject, payload.into()).await {
             tracing::warn!(%error, "publishing presence to the cluster failed");
         }
     }
 }
 
-/// What a change needs next in a cluster.
 /// A change this node is appending, as it may turn up in the log.
 struct Own<'a> {
     message_id: &'a str,
@@ -236,17 +263,19 @@ impl Own<'_> {
 /// How a change was stored, when it was.
 pub(crate) enum Stored {
     /// Committed here (appended first, unless it had nothing to append), or answered by the
-    /// room without it (a refusal): its author had the reply as the room made it.
-    Committed,
+    /// room without it (a refusal): its author had the reply as the room made it. `revision`
+    /// is the change's last (the room's, for a change with nothing to append).
+    Committed { revision: u64 },
     /// Found in the log (an earlier try of it was stored after all; or the client resent it
     /// through another node): applied from there, its last revision this. Its author had
     /// acks, as for any change of its own read from the log, and nothing else.
     FromLog { revision: u64 },
 }
 
+/// What a change needs next in a cluster.
 enum Next {
-    /// Answered: nothing more to do.
-    Done,
+    /// Answered, the room at this revision: nothing more to do.
+    Done(u64),
     /// An edit from an old revision: the store's next id for it, then plan again.
     Past(u64),
     /// A plan to append at the document's log position.
@@ -277,16 +306,21 @@ impl App {
     }
 
     /// Publishes what this node has to say, in order, until the queue ends; once it is through
-    /// after some was dropped, the presence of every user here again.
+    /// after some was dropped, every user here again: its join (which closes a connection it
+    /// left behind on another node) and its presence. Sent straight to NATS, not queued.
     async fn publish_all(self: Arc<Self>, mut signals: Signals) {
         let cluster = self.cluster();
         while let Some(signal) = signals.recv().await {
             cluster.publish(&signal).await;
+            if matches!(signal, Signal::Alive { .. }) {
+                cluster.beats_queued.fetch_sub(1, Ordering::Relaxed);
+            }
             if signals.is_empty() && cluster.dropped.swap(false, Ordering::Relaxed) {
                 let docs: Vec<String> =
                     self.rooms.iter().map(|entry| entry.key().clone()).collect();
                 for doc in docs {
-                    for signal in self.presence_here(&doc) {
+                    for signal in self.joins_here(&doc).into_iter().chain(self.presence_here(&doc))
+                    {
                         cluster.publish(&signal).await;
                     }
                 }
@@ -295,6 +329,29 @@ impl App {
         if let Err(error) = cluster.store.client().flush().await {
             tracing::debug!(%error, "flushing presence to the cluster failed");
         }
+    }
+
+    /// The joins of this node's users of `doc` (when each connected), as signals.
+    fn joins_here(&self, doc: &str) -> Vec<Signal> {
+        let cluster = self.cluster();
+        let now = self.now();
+        let joins = self.with_loaded(doc, |slot| {
+            let users = slot.room.users(now);
+            users
+                .into_iter()
+                .filter_map(|user| {
+                    let at = *slot.joined_at.get(&user.client_id)?;
+                    Some(Signal::Joined {
+                        node: cluster.node.clone(),
+                        doc: doc.to_owned(),
+                        client: user.client_id.clone(),
+                        user: Some(user),
+                        at,
+                    })
+                })
+                .collect()
+        });
+        joins.unwrap_or_default()
     }
 
     /// The presence of this node's users of `doc`, as signals.
@@ -337,9 +394,14 @@ impl App {
         // This change, as the log would show it: by this message id, or (made through another
         // node, the client having resent it there) by its author and request.
         let own = Own { message_id: &message_id, client, request: request.as_ref() };
-        let (mut attempts, mut failures) = (0, 0);
+        let mut attempts = 0;
+        // When NATS first failed it, for a bound on how long it keeps trying.
+        let mut failing_since: Option<Instant> = None;
+        let patient = |since: &Option<Instant>| {
+            since.is_none_or(|since| since.elapsed() < UNAVAILABLE_PATIENCE)
+        };
         // A node that is stopping gives up at once: its clients send again elsewhere.
-        while attempts < MAX_ATTEMPTS && failures < MAX_FAILURES && !*self.stopping.borrow() {
+        while attempts < MAX_ATTEMPTS && patient(&failing_since) && !*self.stopping.borrow() {
             // Only on the room this lock is of: one evicted and loaded again meanwhile is not
             // this change's any more.
             let next = self.with_same(doc, &appending, |slot| match plan(slot, past) {
@@ -348,7 +410,7 @@ impl App {
                 }
                 Planned::Reply(reply) => {
                     self.dispatch_frame(slot, client, reply, permit.take());
-                    Next::Done
+                    Next::Done(slot.room.revision())
                 }
                 // Nothing to append (a delete of what others deleted first): its ack.
                 Planned::Plan(plan) if plan.is_empty() => {
@@ -358,13 +420,13 @@ impl App {
                             tracing::error!(%doc, %error, "an empty plan does not commit")
                         }
                     }
-                    Next::Done
+                    Next::Done(slot.room.revision())
                 }
                 Planned::Plan(plan) => Next::Append(plan, slot.position),
             });
             let (plan, position) = match next {
                 None => return None,
-                Some(Next::Done) => return Some(Stored::Committed),
+                Some(Next::Done(revision)) => return Some(Stored::Committed { revision }),
                 Some(Next::Past(revision)) => {
                     let (store, id) = (Arc::clone(&self.store), doc.to_owned());
                     let read = move || history::next_seq(&*store, &id, revision);
@@ -408,15 +470,14 @@ impl App {
                 Err(AppendError::Store(error)) => {
                     let error = tandem_store::Error::source_chain(&error);
                     tracing::warn!(%client, %doc, %error, "appending a change failed; trying again");
-                    self.metrics.append_failure();
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
+                    self.failed_for_now(&mut failing_since).await;
                     None
                 }
             };
             match seq {
                 Some(seq) => {
                     self.metrics.appended();
+                    let revision = changes.last().map_or(0, |record| record.revision);
                     self.with_same(doc, &appending, |slot| match slot.room.commit_plan(plan, self.now()) {
                         Ok(reply) => {
                             slot.position = seq;
@@ -428,21 +489,19 @@ impl App {
                             self.evict(slot, "the document is being reloaded");
                         }
                     });
-                    return Some(Stored::Committed);
+                    return Some(Stored::Committed { revision });
                 }
                 None => {
                     // Others came first (or the store hiccuped, or an earlier try was stored):
                     // take in what is there; if this change is among it, its author has had
                     // its ack from there; else plan again.
-                    match self.catch_up_log(doc, Some(&own)).await {
+                    match self.catch_up_log(doc, &appending, Some((&own, position))).await {
                         Ok(Some(revision)) => return Some(Stored::FromLog { revision }),
                         Ok(None) => {}
                         Err(error) => {
                             let error = tandem_store::Error::source_chain(&error);
                             tracing::warn!(%client, %doc, %error, "reading the document's log failed");
-                            self.metrics.append_failure();
-                            failures += 1;
-                            tokio::time::sleep(Duration::from_millis(100 << failures.min(3))).await;
+                            self.failed_for_now(&mut failing_since).await;
                         }
                     }
                 }
@@ -451,6 +510,15 @@ impl App {
         let message = "the change could not be stored now; nothing changed; send it again";
         self.refuse(doc, client, request, permit, ErrorCode::Unavailable, message);
         None
+    }
+
+    /// Counts a failure for want of NATS, and pauses before the next try (longer the longer
+    /// it has been failing, up to 800 ms).
+    async fn failed_for_now(&self, failing_since: &mut Option<Instant>) {
+        self.metrics.append_failure();
+        let since = *failing_since.get_or_insert_with(Instant::now);
+        let pause = Duration::from_millis(100).max(since.elapsed() / 4);
+        tokio::time::sleep(pause.min(Duration::from_millis(800))).await;
     }
 
     /// Answers `client` with an `error` for its request `id`.
@@ -468,29 +536,44 @@ impl App {
         });
     }
 
-    /// Applies what the document's log has after this node's position (the caller holds the
-    /// document's appending lock); if one of them was the change `own` names, the last
-    /// revision it made.
+    /// Applies what the document's log has after this node's position to the room whose
+    /// append lock `appending` is (the caller holds it). With `own`, a change this node was
+    /// appending from log position `planned_at`: the last revision it made, if it is in the
+    /// log (also when the room is gone meanwhile, unloaded or evicted: then nothing is applied,
+    /// but whether the change was stored is still known).
     async fn catch_up_log(
         self: &Arc<Self>,
         doc: &str,
-        own: Option<&Own<'_>>,
+        appending: &Arc<tokio::sync::Mutex<()>>,
+        own: Option<(&Own<'_>, u64)>,
     ) -> Result<Option<u64>, tandem_store::Error> {
-        let Some(position) = self.with_loaded(doc, |slot| slot.position) else { return Ok(None) };
+        let here = self.with_same(doc, appending, |slot| slot.position);
+        let Some(position) = here.or(own.map(|(_, planned_at)| planned_at)) else {
+            return Ok(None);
+        };
         let entries = self.cluster().store.tail(doc, position).await?;
         let mut found = None;
         for entry in entries {
-            if own.is_some_and(|own| own.is(&entry)) {
+            if own.is_some_and(|(own, _)| own.is(&entry)) {
                 found = entry.records.last().map(|record| record.revision);
             }
-            self.apply_entry(doc, entry.seq, &entry.records);
+            if here.is_some() {
+                self.apply_entry(doc, appending, entry.seq, &entry.records);
+            }
         }
         Ok(found)
     }
 
-    /// Applies one message of `doc`'s log at stream sequence `seq`, if it is new here.
-    fn apply_entry(&self, doc: &str, seq: u64, changes: &[ChangeRecord]) {
-        self.with_loaded(doc, |slot| {
+    /// Applies one message of `doc`'s log at stream sequence `seq` to the room whose append
+    /// lock `appending` is, if it is new there.
+    fn apply_entry(
+        &self,
+        doc: &str,
+        appending: &Arc<tokio::sync::Mutex<()>>,
+        seq: u64,
+        changes: &[ChangeRecord],
+    ) {
+        self.with_same(doc, appending, |slot| {
             if seq <= slot.position {
                 return;
             }
@@ -570,7 +653,7 @@ impl App {
             if gap == Some(true) {
                 self.catch_up_later(&entry.doc);
             } else {
-                self.apply_entry(&entry.doc, entry.seq, &entry.records);
+                self.apply_entry(&entry.doc, &appending, entry.seq, &entry.records);
             }
         }
     }
@@ -604,7 +687,7 @@ impl App {
             if app.with_same(&doc, &appending, |slot| slot.catching_up = false).is_none() {
                 return;
             }
-            if let Err(error) = app.catch_up_log(&doc, None).await {
+            if let Err(error) = app.catch_up_log(&doc, &appending, None).await {
                 let error = tandem_store::Error::source_chain(&error);
                 tracing::warn!(%doc, %error, "reading the document's log failed; again in a second");
                 drop(_turn);
@@ -625,7 +708,7 @@ impl App {
             return;
         };
         let _turn = appending.lock().await;
-        if let Err(error) = self.catch_up_log(doc, None).await {
+        if let Err(error) = self.catch_up_log(doc, &appending, None).await {
             tracing::warn!(%doc, %error, "reading the document's log failed");
         }
     }
@@ -684,9 +767,12 @@ impl App {
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    beat += 1;
-                    for part in roster::split(self.roster(), beat, roster::PART_BYTES) {
-                        cluster.signal(Signal::Alive { node: cluster.node.clone(), part });
+                    // Not while the last one is still queued: NATS is slow or away.
+                    if cluster.beats_queued.load(Ordering::Relaxed) == 0 {
+                        beat += 1;
+                        for part in roster::split(self.roster(), beat, roster::PART_BYTES) {
+                            cluster.signal(Signal::Alive { node: cluster.node.clone(), part });
+                        }
                     }
                 }
                 _ = sweep.tick() => self.forget_silent_nodes(),
@@ -822,11 +908,12 @@ impl App {
         {
             let mut remote = lock(&cluster.remote);
             for (doc, users) in remote.iter_mut() {
-                let listed = roster.get(doc);
+                let listed: Option<std::collections::HashSet<&String>> =
+                    roster.get(doc).map(|clients| clients.iter().collect());
                 users.retain(|client, (owner, _, heard)| {
                     let keep = owner != node
                         || heard.elapsed() < settled
-                        || listed.is_some_and(|clients| clients.contains(client));
+                        || listed.as_ref().is_some_and(|clients| clients.contains(client));
                     if !keep {
                         gone.push((doc.clone(), client.clone()));
                     }
@@ -860,7 +947,19 @@ impl App {
             let wanted = self.with_loaded(&doc, |slot| {
                 roster[&doc].iter().any(|client| slot.room.connection(client).is_none())
             });
-            if wanted == Some(true) {
+            // Once a heartbeat at most: rosters that come in a burst (after a cut) ask once.
+            let due = {
+                let mut asked = lock(&cluster.asked);
+                asked.retain(|_, at| at.elapsed() < settled);
+                match asked.entry(doc.clone()) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(Instant::now());
+                        true
+                    }
+                }
+            };
+            if wanted == Some(true) && due {
                 self.hello(&doc);
             }
         }

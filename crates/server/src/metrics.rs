@@ -135,7 +135,7 @@ impl Metrics {
         );
         registry.register(
             "cluster_presence_dropped",
-            "Presence messages for the other nodes dropped because NATS was too slow or away to take them",
+            "Messages for the other nodes' presence (presence, joins, heartbeats, requests for users) dropped because NATS was too slow or away to take them",
             metrics.presence_dropped.clone(),
         );
         metrics

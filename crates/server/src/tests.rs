@@ -270,3 +270,24 @@ fn the_address_behind_trusted_proxies_is_the_last_one_they_did_not_add() {
     assert!(is_proxy(&proxies, ip("::ffff:10.2.3.4")));
     assert!(!is_proxy(&proxies, ip("192.0.2.2")));
 }
+
+#[test]
+fn a_heartbeat_of_one_part_reads_the_same_to_this_release_and_the_one_before() {
+    use crate::cluster::Signal;
+    // The heartbeat of the release before: the whole roster, no parts.
+    let old = r#"{"kind":"alive","node":"a","roster":{"notes":["c1","c2"]}}"#;
+    let Ok(Signal::Alive { part, .. }) = serde_json::from_str::<Signal>(old) else {
+        panic!("the old heartbeat does not read");
+    };
+    let mut assembly = Assembly::default();
+    assert_eq!(
+        assembly.take("a", part),
+        Some([("notes".to_owned(), vec!["c1".to_owned(), "c2".to_owned()])].into())
+    );
+    // And this release's, of one part, to the release before: its `roster` is all of it.
+    let part = split(roster(2, 3), 9, PART_BYTES).remove(0);
+    let new = serde_json::to_value(Signal::Alive { node: "a".into(), part }).expect("serializes");
+    let listed: Roster = serde_json::from_value(new["roster"].clone()).expect("a roster");
+    assert_eq!(listed, roster(2, 3));
+    assert_eq!(new["kind"], "alive");
+}

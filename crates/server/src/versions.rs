@@ -173,9 +173,6 @@ impl App {
             Asker::Http => None,
         };
         let client = asker.client();
-        // In a cluster, the restore's revision if it was found in the log rather than
-        // committed here: its asker heard it as an ordinary change, and is owed `restored`.
-        let mut from_log = None;
         if self.cluster.is_some() {
             // Appended to the shared log before it is committed, as any change there.
             self.with_room(doc, |_| ()).await?;
@@ -187,25 +184,34 @@ impl App {
                     &text,
                 ))
             };
-            match self.append_change(doc, client, id.clone(), None, plan).await {
-                None => return Err(VersionError::NotStored),
-                Some(Stored::Committed) => {}
-                Some(Stored::FromLog { revision }) => from_log = Some(revision),
-            }
-        }
-        let (revision, item) = self
-            .with_room(doc, |slot| {
-                if let Some(revision) = from_log {
+            // Its last revision, and whether it was found in the log rather than committed
+            // here (its asker then heard it as an ordinary change, and is owed `restored`).
+            let (revision, from_log) =
+                match self.append_change(doc, client, id.clone(), None, plan).await {
+                    None => return Err(VersionError::NotStored),
+                    Some(Stored::Committed { revision }) => (revision, false),
+                    Some(Stored::FromLog { revision }) => (revision, true),
+                };
+            // Stored in the shared log: done, whether or not the room is still loaded here.
+            let item = self.with_loaded(doc, |slot| {
+                if from_log {
                     let label = label.to_owned();
                     let restored = ServerMessage::Restored { id: id.clone(), label, revision };
                     self.dispatch(slot, client, Reply::to_sender(restored));
-                    return (revision, slot.last_item);
                 }
-                if self.cluster.is_none() {
-                    let reply =
-                        slot.room.restore_text(client, id.clone(), label, &text, self.now());
-                    self.dispatch(slot, client, reply);
-                }
+                slot.last_item
+            });
+            if let Some(item) = item
+                && !self.outbox.stored(item).await
+            {
+                return Err(VersionError::Stopped);
+            }
+            return Ok(revision);
+        }
+        let (revision, item) = self
+            .with_room(doc, |slot| {
+                let reply = slot.room.restore_text(client, id.clone(), label, &text, self.now());
+                self.dispatch(slot, client, reply);
                 (slot.room.revision(), slot.last_item)
             })
             .await?;

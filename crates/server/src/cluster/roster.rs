@@ -12,16 +12,26 @@ pub(crate) type Roster = BTreeMap<String, Vec<String>>;
 /// About the most bytes of ids in one part: far below NATS's smallest usual message limit.
 pub(crate) const PART_BYTES: usize = 64 << 10;
 
-/// One part of the roster one heartbeat carries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One part of the roster one heartbeat carries. Its fields sit beside the heartbeat's own
+/// (`roster` where a heartbeat of the release before had its whole roster, so that a roster
+/// of one part reads the same to both), and a heartbeat without them is one whole part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Part {
     /// Which heartbeat of its node it is of.
+    #[serde(default)]
     pub(crate) beat: u64,
     /// Its place among that heartbeat's parts, from 0.
+    #[serde(default)]
     pub(crate) index: u32,
     /// Whether it is that heartbeat's last part.
+    #[serde(default = "whole")]
     pub(crate) last: bool,
+    #[serde(default)]
     pub(crate) roster: Roster,
+}
+
+fn whole() -> bool {
+    true
 }
 
 /// Splits `roster` into parts of about `budget` bytes of ids or fewer (one document's clients

@@ -364,8 +364,25 @@ async fn a_node_whose_nats_is_gone_still_stops_on_sigterm() {
     ada.act(|c| c.insert(0, "x").expect("fits")).await;
     ada.sync().await;
     drop(nats);
-    // Its leave cannot go out: the node gives up on it, and ends.
+    // A change in flight, whose appends fail (each after a request timeout).
+    ada.act(|c| c.insert(1, "y").expect("fits")).await;
+    crate::cluster_faults::eventually(|| async {
+        counter(&metrics_page(a_addr).await, "tandem_cluster_append_failures_total") > 0
+    })
+    .await;
+    // Neither it nor the leave that cannot go out hold the node up.
     assert!(terminated(&mut a).await.success());
+}
+
+/// The `/metrics` page of the node at `addr`, read over a raw connection.
+async fn metrics_page(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut page = String::new();
+    within(stream.read_to_string(&mut page)).await.expect("reads");
+    page
 }
 
 /// Sends SIGTERM to `node` and waits for it to end (killing it if it does not).

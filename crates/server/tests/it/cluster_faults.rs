@@ -535,3 +535,97 @@ async fn presence_dropped_while_nats_was_away_is_sent_again_once_it_is_back() {
         .await;
     assert!(matches!(last, ServerMessage::Presence(_)), "{last:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_restore_stored_while_its_room_was_unloaded_is_answered_as_stored() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let node = node_config(&proxy.url(), "a", 1);
+    let a = TestServer::start_with(|config| {
+        node(config);
+        config.max_documents = 1;
+    })
+    .await;
+    let mut ada = a.connect("undo").await;
+    ada.act(|c| c.insert(0, "first").expect("fits")).await;
+    ada.sync().await;
+    ada.send(&ClientMessage::SaveVersion { id: Some(1.into()), label: "v1".into() }).await;
+    ada.until(|m| matches!(m, ServerMessage::Version { .. })).await;
+    ada.act(|c| c.insert(5, " and more").expect("fits")).await;
+    ada.sync().await;
+    drop(ada);
+    eventually(|| async {
+        let (_, status) = a.get("/status").await;
+        let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+        status["documents"][0]["clients"] == 0
+    })
+    .await;
+    // The restore reaches NATS, its answer does not reach A; meanwhile its (empty) room makes
+    // way for another document.
+    proxy.set(Link::HeldFrom("tandem.doc."));
+    let restore =
+        a.request_with_body(hyper::Method::POST, "/api/docs/undo/versions/v1/restore", &[], "");
+    let meanwhile = async {
+        eventually(|| async { metric(&a, "tandem_cluster_append_failures_total").await > 0 }).await;
+        // (Its own load waits on NATS too, and may fail: only the unload matters here.)
+        let addr = a.addr();
+        tokio::spawn(async move { crate::support::upgrade_status_at(addr, "/ws/other").await });
+        eventually(|| async {
+            let (_, status) = a.get("/status").await;
+            !status.contains(r#""id":"undo""#)
+        })
+        .await;
+        proxy.set(Link::Up);
+    };
+    let ((status, _, body), ()) = tokio::join!(restore, meanwhile);
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["revision"], 3);
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    assert_eq!(b.document("undo").await, ("first".to_owned(), 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rosters_that_come_in_a_burst_after_a_cut_ask_for_the_users_once() {
+    let nats = Nats::start().await;
+    let proxy = Proxy::start(nats.port).await;
+    let a = TestServer::start_with(node_config(&proxy.url(), "a", 1)).await;
+    let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
+    let mut ada = a.connect("storm").await;
+    let mut bob = b.connect("storm").await;
+    let ada_id = ada.id();
+    bob.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == ada_id)).await;
+    // Ada stays, reading (and so answering pings) all along.
+    let staying = tokio::spawn(async move {
+        loop {
+            ada.recv().await;
+        }
+    });
+    // What B asks on the document's subject, counted until a mark of B's own that comes
+    // after it (one publisher, in order).
+    let watcher = async_nats::connect(nats.url()).await.expect("connects");
+    let mut seen = watcher.subscribe("tandem.presence.storm").await.expect("subscribes");
+    watcher.flush().await.expect("flushes");
+    let counting = tokio::spawn(async move {
+        let mut hellos = 0;
+        while let Some(message) = seen.next().await {
+            let signal: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
+            match (signal["kind"].as_str(), signal["node"].as_str()) {
+                (Some("hello"), Some("b")) => hellos += 1,
+                (Some("joined"), Some("b")) if signal["client"] == "mark" => return hellos,
+                _ => {}
+            }
+        }
+        hellos
+    });
+    // Cut off long enough for B to take A for gone (3 s here, 15 heartbeats of A's).
+    proxy.set(Link::Cut);
+    bob.until(|m| matches!(m, ServerMessage::Leave { client_id } if *client_id == ada_id)).await;
+    proxy.set(Link::Up);
+    bob.until(|m| matches!(m, ServerMessage::Presence(u) if u.client_id == ada_id)).await;
+    let mark = crate::support::Client::connect(b.addr(), "/ws/storm?client=mark").await;
+    let hellos = within(counting).await.expect("counted");
+    assert!((1..=2).contains(&hellos), "B asked for the users {hellos} times");
+    drop(mark);
+    staying.abort();
+}

@@ -360,14 +360,23 @@ impl Client {
     }
 }
 
+/// The HTTP status of a WebSocket upgrade of `path` on the server at `addr`: 101 if it opens
+/// (and then closes at once).
+pub(crate) async fn upgrade_status_at(addr: SocketAddr, path: &str) -> u16 {
+    upgrade_status_of(addr, path, &[]).await
+}
+
 /// The HTTP status of a WebSocket upgrade of `path` with `headers`: 101 if it opens.
 pub(crate) async fn upgrade_status(
     server: &TestServer,
     path: &str,
     headers: &[(&str, &str)],
 ) -> u16 {
-    let mut request =
-        format!("ws://{}{path}", server.addr()).into_client_request().expect("a request");
+    upgrade_status_of(server.addr(), path, headers).await
+}
+
+async fn upgrade_status_of(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = format!("ws://{addr}{path}").into_client_request().expect("a request");
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("a name");
         request.headers_mut().insert(name, HeaderValue::from_str(value).expect("a value"));
