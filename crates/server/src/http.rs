@@ -111,21 +111,12 @@ impl App {
         let path = request.uri().path().to_owned();
         // Where the request came from, as the per-address limits count it.
         let proxied = self.is_trusted_proxy(peer);
-        let forwarded: Option<Vec<&str>> = match proxied {
-            true => request
-                .headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .map(|v| v.to_str().ok())
-                .collect(),
-            false => None,
-        };
-        // (A header that is not text cannot be read: the request counts as the proxy's.)
-        let from = match forwarded {
-            Some(values) => {
-                limits::forwarded_from(&self.config.trusted_proxies, peer, values.into_iter())
-            }
-            None => peer,
+        let from = if proxied {
+            let forwarded = request.headers().get_all("x-forwarded-for").iter();
+            let forwarded = forwarded.map(|value| value.as_bytes());
+            limits::forwarded_from(&self.config.trusted_proxies, peer, forwarded)
+        } else {
+            peer
         };
         if let Some(rest) = path.strip_prefix("/api/docs/") {
             return self.api(request, rest, from).await;

@@ -142,8 +142,9 @@ impl Gate {
 }
 
 /// The address the per-address limits count `address` under: an IPv4 address as it is (also
-/// written as IPv6, `::ffff:a.b.c.d`), an IPv6 address by its /64 network, the least one
-/// host is usually given (else one host would have 2^64 allowances).
+/// written as IPv6, `::ffff:a.b.c.d`), an IPv6 address by its /64 network, the smallest
+/// block a site is given (else one host would have 2^64 allowances; a subscriber given a /56
+/// still has 256).
 pub(crate) fn limited(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V4(_) => address,
@@ -154,30 +155,43 @@ pub(crate) fn limited(address: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether `address` is one of the trusted `proxies`.
+/// Whether `address` is one of the trusted `proxies` (an IPv4 address and a network compared
+/// as IPv4 also when either is written as IPv4-mapped IPv6).
 pub(crate) fn is_proxy(proxies: &[IpNet], address: IpAddr) -> bool {
     let address = match address {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
         IpAddr::V4(_) => address,
     };
-    proxies.iter().any(|proxy| proxy.contains(&address))
+    proxies.iter().any(|proxy| unmapped(*proxy).contains(&address))
+}
+
+/// `net` as an IPv4 network if it is one written as IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`).
+fn unmapped(net: IpNet) -> IpNet {
+    let IpNet::V6(v6) = net else { return net };
+    match (v6.network().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+        (Some(v4), Some(prefix)) => ipnet::Ipv4Net::new(v4, prefix).map_or(net, IpNet::V4),
+        _ => net,
+    }
 }
 
 /// The address a request from the trusted proxy `peer` came from: in its `X-Forwarded-For`
-/// values (`forwarded`, in the order the headers came), the last address that is not a
+/// values (`forwarded`, raw, in the order the headers came), the last address that is not a
 /// trusted proxy itself (each proxy appends the address it had the request from; only the
-/// ones ours appended can be believed). The proxy's own address if the header is missing or
-/// unreadable there.
+/// ones ours appended can be believed). If the hops read from the end are all trusted
+/// proxies up to one that cannot be read (or the header is missing), the last trusted proxy
+/// among them (the peer itself if none): what a client wrote in front is never believed,
+/// and never spares it its own count either.
 pub(crate) fn forwarded_from<'a>(
     proxies: &[IpNet],
     peer: IpAddr,
-    forwarded: impl Iterator<Item = &'a str>,
+    forwarded: impl Iterator<Item = &'a [u8]>,
 ) -> IpAddr {
-    let hops: Vec<&str> = forwarded.flat_map(|value| value.split(',')).map(str::trim).collect();
+    let hops: Vec<&[u8]> = forwarded.flat_map(|value| value.split(|byte| *byte == b',')).collect();
     let mut from = peer;
     for hop in hops.iter().rev() {
         // An address may come as `[v6]` or with a port; anything else cannot be believed.
-        let Some(address) = parse_hop(hop) else { return from };
+        let hop = std::str::from_utf8(hop).map(str::trim).ok();
+        let Some(address) = hop.and_then(parse_hop) else { return from };
         if !is_proxy(proxies, address) {
             return address;
         }

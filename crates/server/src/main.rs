@@ -114,7 +114,7 @@ struct Args {
     /// of the server; repeat it for more. A request from one counts under the per-IP limits
     /// as coming from the address its `X-Forwarded-For` names.
     #[arg(long = "trusted-proxy", env = "TANDEM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
-    trusted_proxies: Vec<tandem_server::IpNet>,
+    trusted_proxies: Vec<Option<tandem_server::IpNet>>,
     /// How log lines are written.
     #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -133,11 +133,16 @@ fn random_node() -> String {
 /// How long a shutdown may take before the process ends anyway.
 const SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A trusted proxy: an address, or a network in CIDR notation.
-fn parse_proxy(text: &str) -> Result<tandem_server::IpNet, String> {
+/// A trusted proxy: an address, or a network in CIDR notation; nothing for an empty item (as
+/// an empty `TANDEM_TRUSTED_PROXIES` gives).
+fn parse_proxy(text: &str) -> Result<Option<tandem_server::IpNet>, String> {
     let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
     text.parse::<tandem_server::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(Into::into))
+        .map(Some)
         .map_err(|_| format!("{text:?} is neither an IP address nor a network such as 10.0.0.0/8"))
 }
 
@@ -255,8 +260,9 @@ async fn main() -> anyhow::Result<()> {
         message_rate: args.message_rate,
         message_burst: args.message_burst,
         auth: secret.map(Arc::new),
-        allowed_origins: args.allowed_origins,
-        trusted_proxies: args.trusted_proxies,
+        // (An empty TANDEM_ALLOWED_ORIGINS names no origin.)
+        allowed_origins: args.allowed_origins.into_iter().filter(|o| !o.is_empty()).collect(),
+        trusted_proxies: args.trusted_proxies.into_iter().flatten().collect(),
         ..Config::default()
     };
     let server = Server::start(config).await?;

@@ -254,7 +254,9 @@ fn the_address_behind_trusted_proxies_is_the_last_one_they_did_not_add() {
     let ip = |text: &str| text.parse::<IpAddr>().expect("an address");
     let proxies: Vec<ipnet::IpNet> =
         vec!["10.0.0.0/8".parse().expect("a net"), "192.0.2.1/32".parse().expect("a net")];
-    let from = |values: &[&str]| forwarded_from(&proxies, ip("10.1.1.1"), values.iter().copied());
+    let from = |values: &[&str]| {
+        forwarded_from(&proxies, ip("10.1.1.1"), values.iter().map(|value| value.as_bytes()))
+    };
     assert_eq!(from(&["203.0.113.5"]), ip("203.0.113.5"));
     // What the client wrote itself comes first, and is not believed.
     assert_eq!(from(&["1.2.3.4, 203.0.113.5"]), ip("203.0.113.5"));
@@ -267,8 +269,20 @@ fn the_address_behind_trusted_proxies_is_the_last_one_they_did_not_add() {
     assert_eq!(from(&[]), ip("10.1.1.1"));
     assert_eq!(from(&["203.0.113.5, unknown"]), ip("10.1.1.1"));
     assert_eq!(from(&["203.0.113.5, garbage, 192.0.2.1"]), ip("192.0.2.1"));
+    // Bytes that are not text, written by the client in front of what the proxy appended.
+    let raw: &[u8] = b"\xff, 203.0.113.5";
+    assert_eq!(forwarded_from(&proxies, ip("10.1.1.1"), [raw].into_iter()), ip("203.0.113.5"));
     assert!(is_proxy(&proxies, ip("::ffff:10.2.3.4")));
     assert!(!is_proxy(&proxies, ip("192.0.2.2")));
+    // A proxy configured as IPv4-mapped IPv6 is the IPv4 address it maps.
+    let mapped: Vec<ipnet::IpNet> = vec![
+        "::ffff:10.0.0.1/128".parse().expect("a net"),
+        "::ffff:192.0.2.0/120".parse().expect("a net"),
+    ];
+    assert!(is_proxy(&mapped, ip("10.0.0.1")));
+    assert!(is_proxy(&mapped, ip("::ffff:10.0.0.1")));
+    assert!(is_proxy(&mapped, ip("192.0.2.77")));
+    assert!(!is_proxy(&mapped, ip("10.0.0.2")));
 }
 
 #[test]

@@ -333,3 +333,32 @@ async fn behind_a_trusted_proxy_the_limits_count_the_address_it_forwards_for() {
     drop(open);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn bytes_a_client_writes_in_front_of_its_address_do_not_spare_it_its_count() {
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
+    let server = TestServer::start_with(|config| {
+        config.max_connections_per_ip = 1;
+        config.trusted_proxies = vec!["127.0.0.2/32".parse().expect("a network")];
+    })
+    .await;
+    let addr = server.addr();
+    let upgrade = |forwarded: &'static [u8]| async move {
+        let stream = tcp_from([127, 0, 0, 2], addr).await;
+        let mut request = format!("ws://{addr}/ws/notes").into_client_request().expect("a request");
+        let value = HeaderValue::from_bytes(forwarded).expect("obs-text is a header value");
+        request.headers_mut().insert("x-forwarded-for", value);
+        match within(tokio_tungstenite::client_async(request, stream)).await {
+            Ok((socket, _)) => (101, Some(socket)),
+            Err(tungstenite::Error::Http(response)) => (response.status().as_u16(), None),
+            Err(other) => panic!("expected an HTTP answer, got {other}"),
+        }
+    };
+    let (status, first) = upgrade(b"198.51.100.1").await;
+    assert_eq!(status, 101);
+    // The same client, as a proxy passes it on after the client wrote a byte of its own.
+    let (status, second) = upgrade(b"\xff, 198.51.100.1").await;
+    assert_eq!(status, 503);
+    drop((first, second));
+    server.shutdown().await;
+}
