@@ -458,12 +458,15 @@ impl App {
                 Ok(seq) => Some(seq),
                 Err(AppendError::Conflict) => {
                     self.metrics.append_conflict();
+                    // NATS answers again: a later failure starts a new spell.
+                    failing_since = None;
                     attempts += 1;
                     None
                 }
                 // An earlier try of this change was stored after all: reading the log below
                 // finds it, and answers the client from it, never from this plan.
                 Err(AppendError::Repeated) => {
+                    failing_since = None;
                     attempts += 1;
                     None
                 }
@@ -947,7 +950,11 @@ impl App {
             let wanted = self.with_loaded(&doc, |slot| {
                 roster[&doc].iter().any(|client| slot.room.connection(client).is_none())
             });
-            // Once a heartbeat at most: rosters that come in a burst (after a cut) ask once.
+            if wanted != Some(true) {
+                continue;
+            }
+            // Once a heartbeat at most (every node answers a `Hello`): rosters that come in a
+            // burst, after a cut, ask once.
             let due = {
                 let mut asked = lock(&cluster.asked);
                 asked.retain(|_, at| at.elapsed() < settled);
@@ -959,7 +966,7 @@ impl App {
                     }
                 }
             };
-            if wanted == Some(true) && due {
+            if due {
                 self.hello(&doc);
             }
         }
