@@ -104,6 +104,19 @@ pub(crate) fn node_config(
     }
 }
 
+/// [`node_config`] for a node that takes other nodes for gone only after ten minutes of
+/// silence: in a test, users then leave only as a node says (a leave, a roster), never because
+/// a node was not heard from.
+pub(crate) fn patient_node_config(urls: &str, node: &str) -> impl FnOnce(&mut Config) + use<> {
+    let node = node_config(urls, node, 1);
+    move |config| {
+        node(config);
+        if let Storage::Cluster(settings) = &mut config.storage {
+            settings.node_grace = Duration::from_secs(600);
+        }
+    }
+}
+
 /// Waits until every client is synced and at the revision of the last one to finish, and
 /// returns the text they all have.
 async fn converged(clients: &mut [Client]) -> (String, u64) {
@@ -334,15 +347,8 @@ async fn users_of_a_node_stopped_by_sigterm_leave_before_it_ends() {
     let nats = Nats::start().await;
     let url = nats.url();
     let (mut a, a_addr) = crate::support::spawn_binary(&["--nats", &url, "--node-id", "a"]);
-    let node = node_config(&url, "b", 1);
-    let b = TestServer::start_with(|config| {
-        node(config);
-        // Never taken for gone for its silence here: only its own leaves say so.
-        if let Storage::Cluster(settings) = &mut config.storage {
-            settings.node_grace = Duration::from_secs(600);
-        }
-    })
-    .await;
+    // A is never taken for gone for its silence here: only its own leaves say so.
+    let b = TestServer::start_with(patient_node_config(&url, "b")).await;
     let mut watcher = b.connect("bye").await;
     let ada = Client::connect(a_addr, "/ws/bye").await;
     let ada_id = ada.id();

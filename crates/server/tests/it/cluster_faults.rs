@@ -6,7 +6,6 @@ use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use tandem_protocol::{ClientMessage, ServerMessage};
-use tandem_server::Storage;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -14,7 +13,7 @@ use tokio::{
 };
 
 use crate::{
-    cluster::{Nats, counter, node_config},
+    cluster::{Nats, counter, node_config, patient_node_config},
     support::{Client, TestServer, within},
 };
 
@@ -464,13 +463,7 @@ async fn a_leave_lost_in_a_short_cut_is_set_right_by_the_next_roster() {
     let nats = Nats::start().await;
     let proxy = Proxy::start(nats.port).await;
     // A grace long enough that only the roster can take the user away.
-    let patient = |config: &mut tandem_server::Config| {
-        node_config(&proxy.url(), "a", 1)(config);
-        if let tandem_server::Storage::Cluster(cluster) = &mut config.storage {
-            cluster.node_grace = Duration::from_secs(600);
-        }
-    };
-    let a = TestServer::start_with(patient).await;
+    let a = TestServer::start_with(patient_node_config(&proxy.url(), "a")).await;
     let b = TestServer::start_with(node_config(&nats.url(), "b", 1)).await;
     let mut ada = a.connect("short").await;
     let bob = b.connect("short").await;
@@ -492,24 +485,18 @@ async fn a_leave_lost_in_a_short_cut_is_set_right_by_the_next_roster() {
 async fn presence_dropped_while_nats_was_away_is_sent_again_once_it_is_back() {
     let nats = Nats::start().await;
     let proxy = Proxy::start(nats.port).await;
-    let node = node_config(&proxy.url(), "a", 1);
+    // Not taken for gone while cut off (nor is B by A): only what A sends again sets B's view
+    // of Ada right.
+    let node = patient_node_config(&proxy.url(), "a");
     let a = TestServer::start_with(|config| {
         node(config);
-        // Not taken for gone while cut off (nor is B by A): only what A sends again sets
-        // B's view of Ada right.
-        if let Storage::Cluster(settings) = &mut config.storage {
-            settings.node_grace = Duration::from_secs(600);
-        }
         config.message_rate = std::num::NonZeroU32::new(1_000_000).expect("not zero");
         config.message_burst = std::num::NonZeroU32::new(1_000_000).expect("not zero");
     })
     .await;
-    let node = node_config(&nats.url(), "b", 1);
+    let node = patient_node_config(&nats.url(), "b");
     let b = TestServer::start_with(|config| {
         node(config);
-        if let Storage::Cluster(settings) = &mut config.storage {
-            settings.node_grace = Duration::from_secs(600);
-        }
         // Room for all of Ada's moves at once, once A is heard again.
         config.transport.queue_capacity = 100_000;
     })
