@@ -172,7 +172,8 @@ pub struct Server {
     app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// In cluster mode: the task that publishes presence, left to end by itself.
+    /// In cluster mode: the task that publishes presence; a shutdown ends its queue and gives
+    /// it a moment to send what is left.
     publisher: Option<JoinHandle<()>>,
     all_closed: mpsc::Receiver<()>,
     writer: std::thread::JoinHandle<()>,

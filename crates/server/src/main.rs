@@ -129,7 +129,6 @@ fn random_node() -> String {
     format!("node-{:012x}", random & 0xffff_ffff_ffff)
 }
 
-/// The server's defaults, which the options show and fall back to.
 /// How long a shutdown may take before the process ends anyway.
 const SHUTDOWN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -146,6 +145,7 @@ fn parse_proxy(text: &str) -> Result<Option<tandem_server::IpNet>, String> {
         .map_err(|_| format!("{text:?} is neither an IP address nor a network such as 10.0.0.0/8"))
 }
 
+/// The server's defaults, which the options show and fall back to.
 fn defaults() -> Config {
     Config::default()
 }
