@@ -3,26 +3,14 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, launch, until, watch } from './support.js';
+import { serverAndBrowser, until, watch } from './support.js';
 
 const DOC = readFileSync(new URL('../../docs/clients.md', import.meta.url), 'utf8');
 const match = /```html example-page\n([\s\S]*?)```/.exec(DOC);
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 /**
  * Opens the example page as `name`: the browser asks the server's origin for `/notes.html`, and

@@ -2,23 +2,11 @@
 // other page seeing the restore as an ordinary change and the later text kept in the history.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, converged, docName, editor, launch, openEditor, until } from './support.js';
+import { converged, docName, editor, openEditor, serverAndBrowser, until } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 test('a version is saved, listed, viewed and restored from the history panel', async () => {
   const doc = docName('history');

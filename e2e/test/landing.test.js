@@ -1,23 +1,11 @@
 // The landing page: "New document" opens a fresh document, and a typed name opens that one.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, launch, until, waitOnline, watch } from './support.js';
+import { serverAndBrowser, until, waitOnline, watch } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 test('the landing page opens a new document, or one by name', async () => {
   const context = await browser.newContext();

@@ -6,23 +6,11 @@
 // the client and by cutting the TCP connection in a proxy between the browser and the server.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Proxy, Server, converged, count, docName, editor, launch, openEditor, until } from './support.js';
+import { Proxy, converged, count, docName, editor, openEditor, serverAndBrowser, until } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 const SEPARATOR = '|';
 

@@ -2,23 +2,11 @@
 // the title; the likes counter.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, converged, docName, editor, launch, openEditor, state, until } from './support.js';
+import { converged, docName, editor, openEditor, serverAndBrowser, state, until } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 /**
  * How `page` shows the caret of client `id`: its label, colour, where it is, and the text laid

@@ -6,23 +6,11 @@
 // the interleaving, is the browser's).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, badCharacters, converged, docName, editor, launch, openEditor, prng } from './support.js';
+import { badCharacters, converged, docName, editor, openEditor, prng, serverAndBrowser } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 const PAGES = 5;
 const SECONDS = 3;

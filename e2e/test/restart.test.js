@@ -3,23 +3,11 @@
 // those typed while the server was down included.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, converged, count, docName, editor, launch, openEditor, until } from './support.js';
+import { converged, count, docName, editor, openEditor, serverAndBrowser, until } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start({ persistent: true }), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser({ persistent: true });
 
 /**
  * Types markers `<{who}1>`, `<{who}2>`…; returns what was typed.

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
@@ -26,6 +27,20 @@ export async function serverStatus(/** @type {Server} */ server) {
   return /** @type {Promise<{connections: number, documents: {id: string, clients: number, revision: number, length: number}[]}>} */ (
     response.json()
   );
+}
+
+/**
+ * Starts the server (with `options`) and a browser for one test file, and closes both once the
+ * file's tests are done.
+ * @param {{persistent?: boolean, args?: string[]}} [options]
+ */
+export async function serverAndBrowser(options) {
+  const [server, browser] = await Promise.all([Server.start(options), launch()]);
+  after(async () => {
+    await browser.close();
+    await server.close();
+  });
+  return { server, browser };
 }
 
 // ---- A TCP proxy (shared with the client's tests) ----

@@ -2,23 +2,11 @@
 // and an IME composition while the other page types.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { Server, badCharacters, converged, count, docName, editor, launch, openEditor, state, until } from './support.js';
+import { badCharacters, converged, count, docName, editor, openEditor, serverAndBrowser, state, until } from './support.js';
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([Server.start(), launch()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const { server, browser } = await serverAndBrowser();
 
 /**
  * Opens two pages of a new document, A with `initial` typed and both converged.

@@ -170,26 +170,15 @@ pub struct RoomSnapshot {
 /// the room's lock.
 #[derive(Clone, Debug)]
 pub struct TakenSnapshot {
-    revision: u64,
-    title: String,
-    counters: Counters,
-    requests: BTreeMap<String, LastRequest>,
-    history_from: u64,
-    text: Text,
+    pub(crate) revision: u64,
+    pub(crate) title: String,
+    pub(crate) counters: Counters,
+    pub(crate) requests: BTreeMap<String, LastRequest>,
+    pub(crate) history_from: u64,
+    pub(crate) text: Text,
 }
 
 impl TakenSnapshot {
-    pub(crate) fn new(
-        revision: u64,
-        title: String,
-        counters: Counters,
-        requests: BTreeMap<String, LastRequest>,
-        history_from: u64,
-        text: Text,
-    ) -> TakenSnapshot {
-        TakenSnapshot { revision, title, counters, requests, history_from, text }
-    }
-
     pub fn revision(&self) -> u64 {
         self.revision
     }

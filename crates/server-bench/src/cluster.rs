@@ -18,10 +18,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use tandem_server::{ClusterConfig, Config, NatsConfig, Server, Storage};
+use tandem_server::{ClusterConfig, NatsConfig, Server, Storage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{Measured, RUNS, Scenario, measure_on};
+use crate::{Measured, RUNS, Scenario, config, measure_on};
 
 const SPREAD: Scenario = Scenario {
     name: "100 writers, 100 documents",
@@ -81,19 +81,6 @@ impl Drop for Nats {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn config(storage: Storage) -> Result<Config> {
-    // Writers as fast as the server acknowledges, far above a person's message rate.
-    let fast = std::num::NonZeroU32::new(1_000_000).context("not zero")?;
-    Ok(Config {
-        bind: ([127, 0, 0, 1], 0).into(),
-        storage,
-        message_rate: fast,
-        message_burst: fast,
-        max_new_connections_per_ip: fast,
-        ..Config::default()
-    })
 }
 
 fn node(nats: &Nats, name: &str) -> Storage {

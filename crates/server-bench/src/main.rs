@@ -103,10 +103,12 @@ async fn main() -> Result<()> {
     memory::churn().await
 }
 
-async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
+/// A server on a free loopback port with `storage`, whose limits let the benchmark's writers
+/// through.
+fn config(storage: Storage) -> Result<Config> {
     // Writers as fast as the server acknowledges, far above a person's message rate.
     let fast = std::num::NonZeroU32::new(1_000_000).context("not zero")?;
-    let config = Config {
+    Ok(Config {
         bind: ([127, 0, 0, 1], 0).into(),
         storage,
         message_rate: fast,
@@ -114,8 +116,11 @@ async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
         // Every writer connects from 127.0.0.1 at once.
         max_new_connections_per_ip: fast,
         ..Config::default()
-    };
-    let server = Server::start(config).await?;
+    })
+}
+
+async fn measure(scenario: &Scenario, storage: Storage) -> Result<Measured> {
+    let server = Server::start(config(storage)?).await?;
     let measured = measure_on(scenario, &[server.local_addr()], "bench").await;
     server.shutdown().await;
     measured

@@ -284,11 +284,7 @@ enum Next {
 
 impl App {
     fn cluster(&self) -> &Cluster {
-        self.cluster_arc()
-    }
-
-    fn cluster_arc(&self) -> &Arc<Cluster> {
-        self.cluster.as_ref().expect("cluster mode")
+        self.cluster.as_deref().expect("cluster mode")
     }
 
     /// Starts the node's cluster tasks: following the log, and presence; and the publisher
@@ -357,7 +353,8 @@ impl App {
     /// The presence of this node's users of `doc`, as signals.
     fn presence_here(&self, doc: &str) -> Vec<Signal> {
         let cluster = self.cluster();
-        let users = self.with_loaded(doc, |slot| slot.room.users(self.now())).unwrap_or_default();
+        let now = self.now();
+        let users = self.with_loaded(doc, |slot| slot.room.users(now)).unwrap_or_default();
         users
             .into_iter()
             .map(|user| Signal::Presence {
@@ -405,9 +402,7 @@ impl App {
             // Only on the room this lock is of: one evicted and loaded again meanwhile is not
             // this change's any more.
             let next = self.with_same(doc, &appending, |slot| match plan(slot, past) {
-                Planned::Reply(reply) if reply.needs_past.is_some() => {
-                    Next::Past(reply.needs_past.unwrap_or_default())
-                }
+                Planned::Reply(Reply { needs_past: Some(revision), .. }) => Next::Past(revision),
                 Planned::Reply(reply) => {
                     self.dispatch_frame(slot, client, reply, permit.take());
                     Next::Done(slot.room.revision())

@@ -87,6 +87,13 @@ impl Shared {
             || self.outgoing.is_closed()
     }
 
+    /// Whether the queue may take a paced message now: it holds less than half its bound
+    /// (or nothing), and has a free slot.
+    fn has_room(&self) -> bool {
+        let queued = self.queued_bytes.load(Ordering::SeqCst);
+        (queued == 0 || queued < self.max_queued_bytes / 2) && self.outgoing.capacity() > 0
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, Option<(VecDeque<Message>, usize)>> {
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -336,8 +343,18 @@ impl Handle {
     /// queue holds half its bound or more, so that a long stream sent this way follows the
     /// client's pace. False if the connection is gone (or goes while waiting).
     pub async fn send_through(&self, message: Message) -> bool {
+        let mut message = Some(message);
+        self.paced(|shared| {
+            let message = message.take_if(|_| shared.has_room())?;
+            Some(shared.enqueue(message))
+        })
+        .await
+    }
+
+    /// Runs `step` now and whenever the queue drains, until it gives an answer; false if the
+    /// connection is gone (or goes while waiting).
+    async fn paced(&self, mut step: impl FnMut(&Shared) -> Option<bool>) -> bool {
         let shared = &self.0;
-        let half = shared.max_queued_bytes / 2;
         loop {
             let drained = shared.drained.notified();
             tokio::pin!(drained);
@@ -345,9 +362,8 @@ impl Handle {
             if shared.closing() {
                 return false;
             }
-            let queued = shared.queued_bytes.load(Ordering::SeqCst);
-            if (queued == 0 || queued < half) && shared.outgoing.capacity() > 0 {
-                return shared.enqueue(message);
+            if let Some(done) = step(shared) {
+                return done;
             }
             drained.await;
         }
@@ -358,37 +374,24 @@ impl Handle {
     /// is left; messages sent meanwhile are held behind them. False if the connection is gone
     /// (or goes while waiting).
     pub async fn release(&self) -> bool {
-        let shared = &self.0;
-        let half = shared.max_queued_bytes / 2;
-        loop {
-            let drained = shared.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if shared.closing() {
-                return false;
-            }
-            {
-                // Under the lock, so that nothing sent meanwhile can overtake them.
-                let mut held = shared.held();
-                let Some((messages, bytes)) = held.as_mut() else { return true };
-                loop {
-                    let queued = shared.queued_bytes.load(Ordering::SeqCst);
-                    if !(queued == 0 || queued < half) || shared.outgoing.capacity() == 0 {
-                        break;
-                    }
-                    let Some(message) = messages.pop_front() else {
-                        *held = None;
-                        return true;
-                    };
-                    let len = message.len();
-                    *bytes = bytes.saturating_sub(len);
-                    take_off(&shared.total_bytes, len);
-                    if !shared.enqueue(message) {
-                        return false;
-                    }
+        self.paced(|shared| {
+            // Under the lock, so that nothing sent meanwhile can overtake them.
+            let mut held = shared.held();
+            let Some((messages, bytes)) = held.as_mut() else { return Some(true) };
+            while shared.has_room() {
+                let Some(message) = messages.pop_front() else {
+                    *held = None;
+                    return Some(true);
+                };
+                let len = message.len();
+                *bytes = bytes.saturating_sub(len);
+                take_off(&shared.total_bytes, len);
+                if !shared.enqueue(message) {
+                    return Some(false);
                 }
             }
-            drained.await;
-        }
+            None
+        })
+        .await
     }
 }

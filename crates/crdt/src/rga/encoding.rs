@@ -89,31 +89,11 @@ impl Rga {
     /// it inflates without a size cap; bound the input before decoding bytes from elsewhere.
     pub fn decode(bytes: &[u8]) -> Result<Rga, Error> {
         let corrupt = |reason: &str| Error::Corrupt { reason: reason.to_owned() };
-        let Some((&FORMAT, deflated)) = bytes.split_first() else {
-            return Err(corrupt("unknown format"));
-        };
-        let mut packed = Vec::new();
-        DeflateDecoder::new(deflated)
-            .read_to_end(&mut packed)
-            .map_err(|_| corrupt("the data does not inflate"))?;
-        let columns: Columns =
-            postcard::from_bytes(&packed).map_err(|_| corrupt("the columns do not parse"))?;
-        let runs = columns.runs().ok_or_else(|| corrupt("the columns disagree"))?;
-
+        let (columns, runs) = Columns::unpack(bytes)?;
         let mut rga = Rga::new();
         let mut text = columns.text.as_str();
         for run in &runs {
-            let visible = if run.deleted {
-                None
-            } else {
-                let (at, last) = text
-                    .char_indices()
-                    .nth(run.len - 1)
-                    .ok_or_else(|| corrupt("the text is shorter than the runs"))?;
-                let (chars, rest) = text.split_at(at + last.len_utf8());
-                text = rest;
-                Some(chars)
-            };
+            let visible = if run.deleted { None } else { Some(take_chars(&mut text, run.len)?) };
             super::validate_run(run.id, run.after, run.len as u64)
                 .map_err(|_| corrupt("a run breaks the id rules"))?;
             match rga.integrate_run(run.id, run.after, run.len, visible) {
@@ -140,16 +120,7 @@ impl Rga {
     /// but not that the order is the one merging would give.
     pub fn decode_in_order(bytes: &[u8]) -> Result<Rga, Error> {
         let corrupt = |reason: &str| Error::Corrupt { reason: reason.to_owned() };
-        let Some((&FORMAT, deflated)) = bytes.split_first() else {
-            return Err(corrupt("unknown format"));
-        };
-        let mut packed = Vec::new();
-        DeflateDecoder::new(deflated)
-            .read_to_end(&mut packed)
-            .map_err(|_| corrupt("the data does not inflate"))?;
-        let columns: Columns =
-            postcard::from_bytes(&packed).map_err(|_| corrupt("the columns do not parse"))?;
-        let runs = columns.runs().ok_or_else(|| corrupt("the columns disagree"))?;
+        let (columns, runs) = Columns::unpack(bytes)?;
         let mut rga = Rga::new();
         let mut text = columns.text.as_str();
         for run in &runs {
@@ -159,17 +130,7 @@ impl Rga {
             if !fresh || run.after.is_some_and(|after| !rga.contains(after)) {
                 return Err(corrupt("a run repeats ids or refers to a missing element"));
             }
-            let visible = if run.deleted {
-                ""
-            } else {
-                let (at, last) = text
-                    .char_indices()
-                    .nth(run.len - 1)
-                    .ok_or_else(|| corrupt("the text is shorter than the runs"))?;
-                let (chars, rest) = text.split_at(at + last.len_utf8());
-                text = rest;
-                chars
-            };
+            let visible = if run.deleted { "" } else { take_chars(&mut text, run.len)? };
             let pos = rga.tree.end();
             let at = rga.visible_len;
             rga.place(pos, at, *run, visible);
@@ -181,7 +142,34 @@ impl Rga {
     }
 }
 
+/// The first `count` characters of `text` (at least one), taken off it.
+fn take_chars<'a>(text: &mut &'a str, count: usize) -> Result<&'a str, Error> {
+    let (at, last) = count
+        .checked_sub(1)
+        .and_then(|index| text.char_indices().nth(index))
+        .ok_or_else(|| Error::Corrupt { reason: "the text is shorter than the runs".to_owned() })?;
+    let (chars, rest) = text.split_at(at + last.len_utf8());
+    *text = rest;
+    Ok(chars)
+}
+
 impl Columns {
+    /// The columns of snapshot `bytes` ([`Columns::pack`]'s), and the runs they describe.
+    fn unpack(bytes: &[u8]) -> Result<(Columns, Vec<Span>), Error> {
+        let corrupt = |reason: &str| Error::Corrupt { reason: reason.to_owned() };
+        let Some((&FORMAT, deflated)) = bytes.split_first() else {
+            return Err(corrupt("unknown format"));
+        };
+        let mut packed = Vec::new();
+        DeflateDecoder::new(deflated)
+            .read_to_end(&mut packed)
+            .map_err(|_| corrupt("the data does not inflate"))?;
+        let columns: Columns =
+            postcard::from_bytes(&packed).map_err(|_| corrupt("the columns do not parse"))?;
+        let runs = columns.runs().ok_or_else(|| corrupt("the columns disagree"))?;
+        Ok((columns, runs))
+    }
+
     /// The snapshot bytes: the format byte, then the deflated postcard encoding.
     fn pack(&self) -> Vec<u8> {
         let packed = postcard::to_allocvec(self).expect("columns always serialize");

@@ -154,20 +154,8 @@ impl Room {
         // A restore is not a change the client keeps in flight: it has no request id.
         let request = if restored.is_some() { None } else { id.clone() };
         for (piece, change) in changes.into_iter().enumerate() {
-            let len_before = self.text.len();
-            let revision = self.revision + 1;
-            let applied = match &change {
-                Change::Insert { index, text } => self.text.insert(*index, text),
-                Change::Delete { index, length } => self.text.delete(*index, *length, revision),
-                Change::SetTitle { title } => {
-                    self.title.clone_from(title);
-                    Ok(())
-                }
-                Change::IncrementCounter { .. } => Ok(()),
-            };
-            // Unreachable: a plan is checked against this very text.
-            applied.map_err(|source| Error::Invalid { revision, source })?;
-            self.commit(&author, request.clone(), piece > 0, change, len_before);
+            // An error is unreachable: a plan is checked against this very text.
+            self.commit(&author, request.clone(), piece > 0, change)?;
         }
         let mut reply = match restored {
             Some(label) => {
@@ -222,19 +210,8 @@ impl Room {
             if entry.revision != revision {
                 return Err(Error::Gap { expected: revision, found: entry.revision });
             }
-            let len_before = self.text.len();
-            let applied = match &entry.change {
-                Change::Insert { index, text } => self.text.insert(*index, text),
-                Change::Delete { index, length } => self.text.delete(*index, *length, revision),
-                Change::SetTitle { title } => {
-                    self.title.clone_from(title);
-                    Ok(())
-                }
-                Change::IncrementCounter { .. } => Ok(()),
-            };
-            applied.map_err(|source| Error::Invalid { revision, source })?;
             let (request, change) = (entry.request.clone(), entry.change.clone());
-            self.commit(&entry.author, request, entry.continued, change, len_before);
+            self.commit(&entry.author, request, entry.continued, change)?;
             if self.text.next_seq() != entry.next_seq {
                 let reason = format!(
                     "ids run to {} here, {} where it was made",
@@ -340,17 +317,28 @@ impl Room {
         })
     }
 
-    /// Records an applied change as the next revision (the text was `len_before` long before
-    /// it), and returns that revision.
+    /// Applies `change` to the text (or the title) as the next revision and records it;
+    /// returns that revision. Refused, without a trace, if it does not fit the text.
     pub(super) fn commit(
         &mut self,
         author: &str,
         request: Option<RequestId>,
         continued: bool,
         change: Change,
-        len_before: usize,
-    ) -> u64 {
-        self.revision += 1;
+    ) -> Result<u64, Error> {
+        let len_before = self.text.len();
+        let revision = self.revision + 1;
+        let applied = match &change {
+            Change::Insert { index, text } => self.text.insert(*index, text),
+            Change::Delete { index, length } => self.text.delete(*index, *length, revision),
+            Change::SetTitle { title } => {
+                self.title.clone_from(title);
+                Ok(())
+            }
+            Change::IncrementCounter { .. } => Ok(()),
+        };
+        applied.map_err(|source| Error::Invalid { revision, source })?;
+        self.revision = revision;
         if let Change::IncrementCounter { name, value, .. } = &change {
             self.counters.set(name, *value);
         }
@@ -369,7 +357,7 @@ impl Room {
         }
         self.remember(entry.clone(), len_before);
         self.logged.push(entry);
-        self.revision
+        Ok(self.revision)
     }
 
     /// Adds the newest change to the history, then drops the oldest ones while the history

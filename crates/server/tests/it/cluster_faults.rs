@@ -145,16 +145,6 @@ pub(crate) async fn metric(node: &TestServer, name: &str) -> u64 {
     counter(&page, name)
 }
 
-/// The first `ack` or `error` a client receives, read raw (its thin client sent nothing).
-async fn answer(client: &mut Client) -> ServerMessage {
-    loop {
-        let message = client.recv().await;
-        if matches!(message, ServerMessage::Ack { .. } | ServerMessage::Error { .. }) {
-            return message;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_id_used_twice_is_two_changes_on_every_node() {
     let nats = Nats::start().await;
@@ -168,7 +158,7 @@ async fn a_request_id_used_twice_is_two_changes_on_every_node() {
             r#"{{"type":"insert","id":{id},"revision":{revision},"index":{revision},"text":"{text}"}}"#
         );
         ada.send_text(&frame).await;
-        let ack = answer(&mut ada).await;
+        let ack = ada.answer().await;
         assert!(matches!(ack, ServerMessage::Ack { .. }), "{ack:?}");
     }
     bob.catch_up(3).await;

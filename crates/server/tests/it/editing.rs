@@ -144,17 +144,6 @@ async fn abcd_converges_to_acxd_whichever_op_arrives_first() {
     }
 }
 
-/// The next ack or error, past presence messages (read raw: these frames are not the thin
-/// client's).
-async fn answer(client: &mut crate::support::Client) -> ServerMessage {
-    loop {
-        let message = client.recv().await;
-        if matches!(message, ServerMessage::Ack { .. } | ServerMessage::Error { .. }) {
-            return message;
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_edit_made_at_a_revision_long_gone_from_memory_is_placed_and_acked() {
     let server = TestServer::start_with(|config| config.limits.max_history = 10).await;
@@ -170,7 +159,7 @@ async fn an_edit_made_at_a_revision_long_gone_from_memory_is_placed_and_acked() 
     // Typed at revision 1, after "hello": it lands there, before what was typed there since.
     let mut bob = server.connect("notes").await;
     bob.send_text(r#"{"type":"insert","id":"late","revision":1,"index":5,"text":"!"}"#).await;
-    let ack = answer(&mut bob).await;
+    let ack = bob.answer().await;
     assert!(
         matches!(&ack, ServerMessage::Ack { id: Some(RequestId::String(id)), revision: 53, .. } if id == "late"),
         "{ack:?}"
@@ -179,12 +168,12 @@ async fn an_edit_made_at_a_revision_long_gone_from_memory_is_placed_and_acked() 
     assert_eq!(text, format!("ello! 🌍{}", ".".repeat(50)));
     // Deleting "hello" as it was at revision 1 takes only what is left of it.
     bob.send_text(r#"{"type":"delete","revision":1,"index":0,"length":5}"#).await;
-    let ack = answer(&mut bob).await;
+    let ack = bob.answer().await;
     assert!(matches!(ack, ServerMessage::Ack { revision: 54, .. }), "{ack:?}");
     assert_eq!(server.document("notes").await.0, format!("! 🌍{}", ".".repeat(50)));
     // A revision the document never had is still stale.
     bob.send_text(r#"{"type":"insert","revision":999,"index":0,"text":"x"}"#).await;
-    let refused = answer(&mut bob).await;
+    let refused = bob.answer().await;
     assert!(
         matches!(refused, ServerMessage::Error { code: ErrorCode::StaleRevision, .. }),
         "{refused:?}"
@@ -209,7 +198,7 @@ async fn edits_from_far_back_beyond_the_documents_allowance_are_rate_limited() {
     }
     let (mut acked, mut limited) = (0, 0);
     for _ in 0..100 {
-        match answer(&mut bob).await {
+        match bob.answer().await {
             ServerMessage::Ack { .. } => acked += 1,
             ServerMessage::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
             other => panic!("expected an ack or rate_limited, got {other:?}"),

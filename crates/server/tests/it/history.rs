@@ -188,12 +188,7 @@ async fn versions_are_saved_listed_and_restored_as_an_ordinary_change() {
     );
     ada.send(&ClientMessage::RestoreVersion { id: Some(9.into()), label: "v9".into() }).await;
     // Read raw: the thin client reports an error it did not cause as an error of its own.
-    let missing = loop {
-        let message = ada.recv().await;
-        if matches!(message, ServerMessage::Error { .. }) {
-            break message;
-        }
-    };
+    let missing = ada.until_raw(|m| matches!(m, ServerMessage::Error { .. })).await;
     assert!(
         matches!(missing, ServerMessage::Error { code: ErrorCode::NotFound, .. }),
         "{missing:?}"
@@ -233,12 +228,7 @@ async fn a_label_is_saved_once_however_many_ask_at_once_and_versions_are_capped(
         post_json(&server, "/api/docs/notes/versions", &[], r#"{"label":"one-more"}"#).await;
     assert_eq!((status, &refused["code"]), (StatusCode::CONFLICT, &json!("too_large")));
     ada.send(&ClientMessage::SaveVersion { id: Some(1.into()), label: "ws".into() }).await;
-    let refused = loop {
-        let message = ada.recv().await;
-        if matches!(message, ServerMessage::Error { .. }) {
-            break message;
-        }
-    };
+    let refused = ada.until_raw(|m| matches!(m, ServerMessage::Error { .. })).await;
     assert!(
         matches!(refused, ServerMessage::Error { code: ErrorCode::TooLarge, .. }),
         "{refused:?}"

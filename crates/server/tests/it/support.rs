@@ -256,6 +256,13 @@ impl Client {
         }
     }
 
+    /// The first `ack` or `error` this client receives, read raw (for a frame sent past the thin
+    /// client).
+    pub(crate) async fn answer(&mut self) -> ServerMessage {
+        self.until_raw(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::Error { .. }))
+            .await
+    }
+
     /// Pumps until a message matches `wanted`, and returns it.
     pub(crate) async fn until(&mut self, wanted: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
         loop {
